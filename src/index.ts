@@ -1,0 +1,36 @@
+// The core's public surface, named one by one.
+
+export { SecurityError, isSecurityError, DECRYPTION_FAILED_MESSAGE } from './core/errors.js';
+export type { ErrorCode, ErrorDetails } from './core/errors.js';
+export { defaultLogger, silentLogger } from './core/logger.js';
+export type { Logger } from './core/logger.js';
+export { systemClock } from './core/clock.js';
+export type { Clock } from './core/clock.js';
+
+export { loadSecurityConfig } from './config/env.js';
+export type { SecurityConfig, LoadConfigOptions } from './config/env.js';
+export { RootKey, parseEncryptionKey, assessKeyStrength } from './config/encryption-key.js';
+
+export { createEncryptor } from './crypto/encryptor.js';
+export type { Encryptor, EncryptorOptions, EncryptionOperationEvent } from './crypto/encryptor.js';
+export type { DataKeyCacheLimits } from './crypto/data-key-cache.js';
+export { DEFAULT_CACHE_LIMITS } from './crypto/data-key-cache.js';
+export { serializeEnvelope, parseEnvelope, envelopeToBytes, compactEnvelopeKeyVersion } from './crypto/envelope.js';
+export type { Envelope } from './crypto/envelope.js';
+export type { EncryptionContext } from './crypto/encryption-context.js';
+
+export type {
+  KeyProvider,
+  KeyRef,
+  DataKey,
+  WrappedDataKey,
+  ProviderName,
+  KeyOperationEvent,
+  KeyOperationHook,
+} from './keys/key-provider.js';
+export { createLocalKeyProvider } from './keys/local-key-provider.js';
+export type { LocalKeyProvider, LocalKeyProviderOptions } from './keys/local-key-provider.js';
+export { createMemoryKeyringStore } from './keys/keyring.js';
+export type { KeyringStore, KeyVersionRecord, KeyVersionInfo } from './keys/keyring.js';
+export { createKmsKeyProvider, createKmsClient } from './keys/kms-key-provider.js';
+export type { KmsKeyProvider, KmsKeyProviderOptions } from './keys/kms-key-provider.js';
