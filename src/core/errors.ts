@@ -25,7 +25,12 @@ export type ErrorCode =
   | 'ERR_KMS_KEY_DISABLED'
   | 'ERR_KMS_KEY_NOT_FOUND'
   | 'ERR_KMS_UNAVAILABLE'
-  | 'ERR_KMS_FAILURE';
+  | 'ERR_KMS_FAILURE'
+  | 'ERR_PERMISSION_DENIED'
+  | 'ERR_PRIVILEGE_ESCALATION'
+  | 'ERR_UNKNOWN_ROLE'
+  | 'ERR_INVALID_PERMISSIONS'
+  | 'ERR_INVALID_POLICY';
 
 const BRAND = Symbol.for('@agentflow/security/SecurityError');
 
