@@ -33,4 +33,4 @@ export type { LocalKeyProvider, LocalKeyProviderOptions } from './keys/local-key
 export { createMemoryKeyringStore } from './keys/keyring.js';
 export type { KeyringStore, KeyVersionRecord, KeyVersionInfo } from './keys/keyring.js';
 export { createKmsKeyProvider, createKmsClient } from './keys/kms-key-provider.js';
-export type { KmsKeyProvider, KmsKeyProviderOptions } from './keys/kms-key-provider.js';
+export type { KmsKeyProvider, KmsKeyProviderOptions, KmsClientOptions } from './keys/kms-key-provider.js';

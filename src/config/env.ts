@@ -1,20 +1,18 @@
-import { Cron } from 'croner';
 import { z } from 'zod';
 import { SecurityError } from '../core/errors.js';
 import { defaultLogger, type Logger } from '../core/logger.js';
 import { parseOptions } from '../core/options.js';
-import { RootKey, assessKeyStrength, developmentRootKey, parseEncryptionKey } from './encryption-key.js';
+import { cronFires, isCron } from './cron.js';
+import type { RootKey } from './encryption-key.js';
+import { Problems } from './problems.js';
+import { decideRootKey, readRootKey, type EncryptionKeyIssue, type EncryptionKeyStatus } from './root-key-policy.js';
 
 /**
  * The library's configuration, read from the environment variables of the spec. Every problem is
  * explained by naming the variable and the rule; no message, detail or log line holds a value.
  */
 
-/** How the root key came to be in the config: `ok`, the public development key, or a weak key accepted. */
-export type EncryptionKeyStatus = 'ok' | 'development_default' | 'accepted_insecure';
-
-/** What is wrong with the root key when the status is not `ok`. */
-export type EncryptionKeyIssue = 'missing' | 'known_default' | 'low_entropy';
+export type { EncryptionKeyIssue, EncryptionKeyStatus } from './root-key-policy.js';
 
 /** The validated configuration. Deeply frozen; the root key prints only as its fingerprint. */
 export interface SecurityConfig {
@@ -239,21 +237,6 @@ const optionsSchema = z.strictObject({
   overrides: z.unknown().optional(),
 });
 
-/** Problems found so far, each a sentence naming a variable, never a value. */
-class Problems {
-  readonly list: string[] = [];
-  readonly variables: string[] = [];
-  add(problem: string, ...variables: string[]): void {
-    if (!this.list.includes(problem)) this.list.push(problem);
-    for (const v of variables) if (!this.variables.includes(v)) this.variables.push(v);
-  }
-  error(): SecurityError {
-    return new SecurityError('ERR_INVALID_CONFIG', `invalid security configuration: ${this.list.join('; ')}`, {
-      details: { problems: [...this.list], variables: [...this.variables] },
-    });
-  }
-}
-
 /**
  * Reads the configuration from environment variables (every variable of the spec), applies the
  * spec's defaults and the programmatic overrides, and validates everything at once. Empty or
@@ -415,105 +398,6 @@ function variableAt(path: readonly PropertyKey[]): Variable {
   // Every rule sits on a field of FIELDS; anything else is a bug in this file.
   if (found === undefined) throw new Error(`security config rule on an unmapped path: ${path.map(String).join('.')}`);
   return found;
-}
-
-/** The root key, undefined when unset, or null when malformed (the problem is recorded). */
-function readRootKey(input: unknown, label: string, problems: Problems): RootKey | undefined | null {
-  if (input === undefined) return undefined;
-  if (input instanceof RootKey) return input;
-  try {
-    if (typeof input === 'string') return RootKey.fromBytes(parseEncryptionKey(input, label));
-    if (input instanceof Uint8Array) return RootKey.fromBytes(input);
-  } catch {
-    // Both throw only for a key that is not 32 bytes; the problem below says so without the value.
-  }
-  problems.add(
-    `${label} must be 32 bytes encoded as base64, base64url or hex (64 hex characters); the value given is not 32 bytes in any of these forms`,
-    'ENCRYPTION_KEY',
-  );
-  return null;
-}
-
-interface RootKeyDecision {
-  key: RootKey | undefined;
-  status: EncryptionKeyStatus;
-  issue?: EncryptionKeyIssue;
-  refusal?: { reason: EncryptionKeyIssue; problem: string };
-  log?: { level: 'warn' | 'error'; message: string };
-}
-
-const GENERATE_HINT = "generate one with: node -e \"console.log(require('node:crypto').randomBytes(32).toString('base64'))\"";
-const ISSUE_TEXT: Record<EncryptionKeyIssue, string> = {
-  missing: 'ENCRYPTION_KEY is not set',
-  known_default: 'ENCRYPTION_KEY is a publicly known default key',
-  low_entropy: 'ENCRYPTION_KEY has low entropy (it is not 32 random bytes)',
-};
-
-function decideRootKey(
-  root: RootKey | undefined,
-  ctx: { kmsEnabled: boolean; production: boolean; allowInsecure: boolean },
-): RootKeyDecision {
-  let issue: EncryptionKeyIssue;
-  if (root === undefined) {
-    // Under KMS the root key is optional: KMS holds the key-encryption keys.
-    if (ctx.kmsEnabled) return { key: undefined, status: 'ok' };
-    issue = 'missing';
-  } else {
-    const bytes = root.bytes();
-    const strength = assessKeyStrength(bytes);
-    bytes.fill(0);
-    if (!strength.weak) return { key: root, status: 'ok' };
-    issue = strength.reason;
-  }
-  const key = root ?? developmentRootKey();
-  // Invariant: in production an insecure root key refuses to start unless explicitly accepted.
-  if (ctx.production) {
-    if (!ctx.allowInsecure) {
-      const alternative = issue === 'missing' ? ', or USE_AWS_KMS=true with a KMS key' : '';
-      const problem = `${ISSUE_TEXT[issue]}; production needs a random 32-byte key${alternative} (${GENERATE_HINT})`;
-      return { key, status: 'accepted_insecure', issue, refusal: { reason: issue, problem } };
-    }
-    const using = issue === 'missing' ? '; using the public development key' : '';
-    return {
-      key,
-      status: 'accepted_insecure',
-      issue,
-      log: { level: 'error', message: `${ISSUE_TEXT[issue]} in production${using}; accepted only because allowInsecureEncryptionKey is set. Data it protects is not safe` },
-    };
-  }
-  if (issue === 'missing') {
-    return {
-      key,
-      status: 'development_default',
-      issue,
-      log: { level: 'warn', message: `ENCRYPTION_KEY is not set; using the public development key outside production. Never use it for real data (${GENERATE_HINT})` },
-    };
-  }
-  return {
-    key,
-    status: 'accepted_insecure',
-    issue,
-    log: { level: 'warn', message: `${ISSUE_TEXT[issue]}; accepted outside production, refused in production (${GENERATE_HINT})` },
-  };
-}
-
-function isCron(expression: string): boolean {
-  try {
-    new Cron(expression, { paused: true }).stop();
-    return true;
-  } catch {
-    // croner throws for any invalid pattern, and its message quotes the pattern: not reported.
-    return false;
-  }
-}
-
-function cronFires(expression: string): boolean {
-  const job = new Cron(expression, { paused: true });
-  // A valid pattern can still never match (such as 30 February): a schedule that never runs would
-  // silently disable rotation or monitoring.
-  const next = job.nextRun();
-  job.stop();
-  return next !== null;
 }
 
 function isPlainObject(value: unknown): boolean {
