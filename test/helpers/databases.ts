@@ -75,8 +75,18 @@ async function createTestDatabase(target: Target): Promise<{ test: TestDatabase;
     parsed.pathname = `/${name}`;
     url = parsed.toString();
     drop = async () => {
-      const force = target.dialect === 'postgres' ? ' WITH (FORCE)' : '';
-      await sql.raw(`DROP DATABASE IF EXISTS ${name}${force}`).execute(admin.db);
+      // The suite's pools are closed by now, but a closing connection can outlive pool.end() by a
+      // moment; PostgreSQL refuses to drop a database in use, so wait for the last one to go
+      // rather than kill it (a killed connection surfaces as an uncaught error in its client).
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await sql.raw(`DROP DATABASE IF EXISTS ${name}`).execute(admin.db);
+          break;
+        } catch (error) {
+          if (attempt >= 50) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
       await admin.destroy();
     };
   }
