@@ -34,3 +34,11 @@ export { createMemoryKeyringStore } from './keys/keyring.js';
 export type { KeyringStore, KeyVersionRecord, KeyVersionInfo } from './keys/keyring.js';
 export { createKmsKeyProvider, createKmsClient } from './keys/kms-key-provider.js';
 export type { KmsKeyProvider, KmsKeyProviderOptions, KmsClientOptions } from './keys/kms-key-provider.js';
+
+export { createPermissionEvaluator } from './permissions/evaluator.js';
+export type { PermissionEvaluator, PermissionEvaluatorOptions } from './permissions/evaluator.js';
+export { DEFAULT_POLICY, definePolicy, POLICY_LIMITS, WILDCARD } from './permissions/policy.js';
+export type { PolicyDefinition, PermissionPolicy } from './permissions/policy.js';
+export type { PermissionDecision, DecisionReason, PermissionStats, PermissionCount } from './permissions/decision.js';
+export type { Principal, CompiledPrincipal } from './permissions/principal.js';
+export type { GrantTarget, EscalationReason } from './permissions/escalation.js';
