@@ -42,3 +42,19 @@ export type { PolicyDefinition, PermissionPolicy } from './permissions/policy.js
 export type { PermissionDecision, DecisionReason, PermissionStats, PermissionCount } from './permissions/decision.js';
 export type { Principal, CompiledPrincipal } from './permissions/principal.js';
 export type { GrantTarget, EscalationReason } from './permissions/escalation.js';
+
+export { AUDIT_EVENT_TYPES, SEVERITY_RANK, nullAuditSink } from './audit/events.js';
+export type { AuditEventType, AuditEventInput, AuditActor, AuditSink, Severity } from './audit/events.js';
+export { createAuditLog } from './audit/audit-log.js';
+export type { AuditLog, AuditLogOptions, AuditLogStats, AuditWriteFailure } from './audit/audit-log.js';
+export { queryAuditLog, countAuditEvents } from './audit/audit-query.js';
+export type { AuditRecord, AuditFilters, AuditQuery, AuditQueryResult, AuditCountQuery, AuditCount, AuditGroupBy } from './audit/audit-query.js';
+export { SENSITIVE_METADATA_KEY } from './audit/sanitize.js';
+
+export { openDatabase } from './storage/connect.js';
+export type { OpenedDatabase, OpenDatabaseOptions } from './storage/connect.js';
+export { migrateSecurityDatabase, dropSecurityTables } from './storage/migrations.js';
+export { resolveTableNames, DEFAULT_TABLE_NAMES } from './storage/table-names.js';
+export type { TableNames, TableNameOptions } from './storage/table-names.js';
+export type { SecurityDatabase, RotationStatus } from './storage/schema.js';
+export { createKyselyKeyringStore } from './storage/kysely-keyring-store.js';
