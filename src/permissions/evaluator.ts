@@ -86,6 +86,12 @@ export interface PermissionEvaluator {
    */
   assertCanGrant(actor: Principal | CompiledPrincipal, next: GrantTarget, previous?: GrantTarget): void;
   /**
+   * Checks that a role and permission map name only what the policy defines, without an actor.
+   * @example evaluator.validateGrant({ role: 'user', permissions: { reports: ['read'] } })
+   * @throws ERR_UNKNOWN_ROLE, ERR_INVALID_PERMISSIONS
+   */
+  validateGrant(target: GrantTarget): void;
+  /**
    * Counts since the previous call (or creation), then resets them.
    * @example setInterval(() => audit.summary(evaluator.stats()), 60_000)
    * @throws nothing
@@ -213,6 +219,9 @@ export function createPermissionEvaluator(options: PermissionEvaluatorOptions = 
         if (actions.length > 0) result[resource] = actions;
       });
       return result;
+    },
+    validateGrant(target: GrantTarget) {
+      validateGrantTarget(compiled, target);
     },
     assertCanGrant(actor: Principal | CompiledPrincipal, next: GrantTarget, previous?: GrantTarget) {
       validateGrantTarget(compiled, next);
