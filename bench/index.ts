@@ -6,6 +6,7 @@ import os from 'node:os';
 import { runEncryptionBench } from './encryption.bench.js';
 import { runKmsCallsBench } from './kms-calls.bench.js';
 import { runAuditBench } from './audit.bench.js';
+import { runApiKeysBench } from './api-keys.bench.js';
 import { runPermissionsBench } from './permissions.bench.js';
 
 const only = process.argv[2];
@@ -14,6 +15,7 @@ const sections: Array<[string, () => Promise<string>]> = [
   ['kms-calls', runKmsCallsBench],
   ['permissions', runPermissionsBench],
   ['audit', runAuditBench],
+  ['api-keys', runApiKeysBench],
 ];
 
 console.log(`# Benchmarks — ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown cpu'} × ${os.cpus().length}\n`);

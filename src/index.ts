@@ -58,3 +58,32 @@ export { resolveTableNames, DEFAULT_TABLE_NAMES } from './storage/table-names.js
 export type { TableNames, TableNameOptions } from './storage/table-names.js';
 export type { SecurityDatabase, RotationStatus } from './storage/schema.js';
 export { createKyselyKeyringStore } from './storage/kysely-keyring-store.js';
+
+export { createApiKeyService } from './api-keys/api-key-service.js';
+export type { ApiKeyService, ApiKeyServiceOptions } from './api-keys/api-key-service.js';
+export type { AssertCanGrant } from './api-keys/api-key-context.js';
+export { parseIssuedKey, DEFAULT_KEY_PREFIX } from './api-keys/key-format.js';
+export type { IssuedKeyParts } from './api-keys/key-format.js';
+export { apiKeyStatus } from './api-keys/api-key-records.js';
+export type { ApiKeyRecord, ApiKeyStatus, ApiKeyPermissions } from './api-keys/api-key-records.js';
+export { DEFAULT_VERIFY_CACHE } from './api-keys/verify-cache.js';
+export type { VerifyCacheLimits } from './api-keys/verify-cache.js';
+export type {
+  ApiKeyPrincipal,
+  ApiKeyGrantTarget,
+  OperationOptions as ApiKeyOperationOptions,
+  ApiKeyGrantOptions,
+  IssueApiKeyOptions,
+  ApiKeyPatch,
+  ReasonOptions as ApiKeyReasonOptions,
+  RotateApiKeyOptions,
+  ApiKeyQuery,
+  ApiKeyPage,
+  VerifyOptions,
+  VerifyResult,
+  VerifyFailureReason,
+  IssuedApiKey,
+  RotatedApiKey,
+} from './api-keys/api-key-types.js';
+export { loadPurposeKey } from './keys/purpose-keys.js';
+export type { KeyPurpose } from './keys/purpose-keys.js';
