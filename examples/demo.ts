@@ -1,15 +1,13 @@
 /**
- * `npm run demo`: envelope encryption with a local key, a key rotation, and an old envelope that
- * still decrypts. Runs with no setup: without ENCRYPTION_KEY (outside production) the library
- * uses its development key and says so.
+ * `npm run demo`: the library's main job on an embedded SQLite file and a local key.
+ * API keys with roles, a permission check, envelope encryption across a key rotation, and the
+ * audit trail all of it left. Runs with no setup: without ENCRYPTION_KEY (outside production) the
+ * library uses its public development key and says so.
  */
-import {
-  compactEnvelopeKeyVersion,
-  createEncryptor,
-  createLocalKeyProvider,
-  loadSecurityConfig,
-  type Logger,
-} from '../src/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compactEnvelopeKeyVersion, createSecurity, type LocalKeyProvider, type Logger } from '../src/index.js';
 
 // A host wires its own logger (pino, say); the demo prints warnings plainly.
 const logger: Logger = {
@@ -19,27 +17,50 @@ const logger: Logger = {
   error: (_obj, msg) => console.error(`error: ${msg}`),
 };
 
-const config = loadSecurityConfig(process.env, { logger });
-console.log(`config: local key (${config.encryptionKeyStatus}), rotation every ${config.keyRotation.days} days on "${config.keyRotation.schedule}"`);
-
-const keyProvider = await createLocalKeyProvider({ rootKey: config.encryptionKey!, logger });
-const encryptor = createEncryptor({ keyProvider, logger });
-
-// The context binds the ciphertext to its row: moved to another row, it will not decrypt.
-const context = { table: 'api_keys', column: 'value', row: '42' };
-const stored = await encryptor.encryptToString('sk_live_example_customer_secret', context);
-console.log(`stored under key version ${keyProvider.currentKey().keyVersion}: ${stored.slice(0, 40)}…`);
-
-const rotatedTo = await keyProvider.rotate();
-console.log(`rotated: version ${rotatedTo.keyVersion} is now primary`);
-const fresh = await encryptor.encryptToString('a newer secret', context);
-console.log(`new data is written under version ${compactEnvelopeKeyVersion(fresh)}: ${fresh.slice(0, 40)}…`);
-
-const recovered = await encryptor.decryptToString(stored, context);
-console.log(`the version-1 envelope still decrypts after rotation: ${recovered === 'sk_live_example_customer_secret'}`);
-
+const dir = mkdtempSync(join(tmpdir(), 'agentflow-security-demo-'));
+const security = await createSecurity({ database: `sqlite:${join(dir, 'security.db')}`, logger });
 try {
-  await encryptor.decryptToString(stored, { ...context, row: '43' });
-} catch (error) {
-  console.log(`moved to row 43 it is refused: ${(error as { code?: string }).code}`);
+  console.log(`database: SQLite file, tables migrated; key: local (${security.config.encryptionKeyStatus})`);
+
+  // The spec's addApiKey: a third-party key stored encrypted, bound to its row, with a role and custom permissions.
+  const stored = await security.addApiKey('user-42', 'openai', 'default', 'sk-example-0123456789abcdef0123456789', {
+    label: 'My API Key',
+    role: 'user',
+    permissions: { reports: ['create', 'read', 'list'], insights: ['read', 'list'] },
+  });
+  console.log(`addApiKey: ${stored.id} (${stored.role}, shown as ${stored.keyPrefix}…, value not returned)`);
+
+  // A key the library issues: shown once, stored as a keyed hash only.
+  const { key } = await security.apiKeys.issueApiKey('user-42', 'agentflow', 'ci', { role: 'readonly' });
+  const verified = await security.verifyApiKey(key, { ip: '203.0.113.7' });
+  const refused = await security.verifyApiKey(`${key.slice(0, -1)}x`, { ip: '203.0.113.7' });
+  console.log(`issued ${key.slice(0, 12)}…; verify: ${verified.ok ? 'ok' : 'refused'}; a mistyped key: ${refused.ok ? 'ok' : refused.reason}`);
+
+  if (verified.ok) {
+    const principal = security.permissions.compilePrincipal(verified.key);
+    const list = security.permissions.can(principal, 'reports', 'list');
+    const remove = security.permissions.can(principal, 'reports', 'delete');
+    console.log(`readonly key: list reports → ${list.allowed} (${list.reason}); delete reports → ${remove.allowed} (${remove.reason})`);
+  }
+
+  // Envelope encryption, bound to where the value lives; old envelopes survive rotation.
+  const context = { table: 'customers', column: 'tax_id', id: '42' };
+  const sealed = await security.encryptor.encryptToString('123-45-6789', context);
+  const rotated = await (security.keyProvider as LocalKeyProvider).rotate();
+  const fresh = await security.encryptor.encryptToString('987-65-4321', context);
+  console.log(`sealed under v${compactEnvelopeKeyVersion(sealed)}; rotated to v${rotated.keyVersion}; new data under v${compactEnvelopeKeyVersion(fresh)}`);
+  console.log(`the v1 envelope still decrypts: ${(await security.encryptor.decryptToString(sealed, context)) === '123-45-6789'}`);
+  try {
+    await security.encryptor.decryptToString(sealed, { ...context, id: '43' });
+  } catch (error) {
+    console.log(`copied to row 43 it is refused: ${(error as { code?: string }).code}`);
+  }
+
+  // The audit trail.
+  await security.audit.flush();
+  const counts = await security.audit.count({ groupBy: 'event_type' });
+  console.log('audit log:', counts.map((c) => `${c.key} ×${c.count}`).join(', '));
+} finally {
+  await security.close();
+  rmSync(dir, { recursive: true, force: true });
 }

@@ -87,3 +87,6 @@ export type {
 } from './api-keys/api-key-types.js';
 export { loadPurposeKey } from './keys/purpose-keys.js';
 export type { KeyPurpose } from './keys/purpose-keys.js';
+
+export { createSecurity, initializeSecurity } from './security.js';
+export type { Security, SecurityOptions } from './security.js';
