@@ -20,7 +20,7 @@ export interface OpenDatabaseOptions {
  * Opens a database from a URL. The driver is the host's optional peer dependency, loaded only
  * for the scheme in use:
  * - `sqlite:./path/to/file.db`, `sqlite:///absolute/path.db` or `sqlite::memory:` (better-sqlite3;
- *   files are put in WAL mode with a 5 s busy timeout),
+ *   files are put in WAL mode with `synchronous = FULL` and a 5 s busy timeout),
  * - `postgres://user@host:5432/db` or `postgresql://…` (pg),
  * - `mysql://user:pass@host:3306/db` or `mariadb://…` (mysql2).
  *
@@ -39,7 +39,14 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
     const Database = await loadDriver<new (path: string) => SqliteHandle>('better-sqlite3');
     const path = sqlitePath(url);
     const handle = new Database(path);
-    if (path !== ':memory:') handle.pragma('journal_mode = WAL');
+    if (path !== ':memory:') {
+      handle.pragma('journal_mode = WAL');
+      // WAL's usual NORMAL mode can lose the last commits on power loss or an OS crash. A key
+      // version lost that way leaves data written under it unreadable, and a lost audit row is a
+      // gap in the trail, so every commit is synced. The audit writer commits in batches, so this
+      // costs it little; hosts that pass their own Kysely keep their own setting.
+      handle.pragma('synchronous = FULL');
+    }
     handle.pragma('busy_timeout = 5000');
     const db = new Kysely<SecurityDatabase>({ dialect: new SqliteDialect({ database: handle as never }) });
     return { db, dialect: 'sqlite', destroy: () => db.destroy() };
