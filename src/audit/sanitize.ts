@@ -1,4 +1,4 @@
-import type { Severity } from '../storage/schema.js';
+import type { SecurityAuditLogsTable, Severity } from '../storage/schema.js';
 import type { AuditEventInput } from './events.js';
 
 /**
@@ -28,19 +28,7 @@ export const AUDIT_COLUMN_LIMITS = Object.freeze({
 export const TRUNCATED_MARKER = '_truncated';
 
 /** One row of `security_audit_logs` as the writer inserts it: every column present, no extra key. */
-export interface AuditRow {
-  occurred_at: number;
-  event_type: string;
-  severity: Severity;
-  outcome: 'success' | 'failure' | 'unknown';
-  actor_type: 'user' | 'api_key' | 'system';
-  actor_id: string | null;
-  source_ip: string | null;
-  resource: string | null;
-  action: string | null;
-  request_id: string | null;
-  metadata: string | null;
-}
+export type AuditRow = Omit<SecurityAuditLogsTable, 'id' | 'occurred_at'> & { occurred_at: number };
 
 /** Why an event was refused: the field's name, never its value. */
 export type InvalidField = 'event' | 'type' | 'severity' | 'outcome' | 'actor';

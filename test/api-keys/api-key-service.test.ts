@@ -2,13 +2,10 @@ import { beforeAll, expect, it } from 'vitest';
 import { randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import type { Kysely, KyselyPlugin } from 'kysely';
 import { describeEachDatabase } from '../helpers/databases.js';
+import { keyStack } from '../helpers/key-stack.js';
 import { manualClock } from '../helpers/providers.js';
-import { migrateSecurityDatabase } from '../../src/storage/migrations.js';
 import { resolveTableNames } from '../../src/storage/table-names.js';
-import { createKyselyKeyringStore } from '../../src/storage/kysely-keyring-store.js';
-import { createLocalKeyProvider } from '../../src/keys/local-key-provider.js';
-import { loadPurposeKey } from '../../src/keys/purpose-keys.js';
-import { createEncryptor, type Encryptor } from '../../src/crypto/encryptor.js';
+import type { Encryptor } from '../../src/crypto/encryptor.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { AuditEventInput, AuditSink } from '../../src/audit/events.js';
 import type { SecurityDatabase } from '../../src/storage/schema.js';
@@ -65,12 +62,7 @@ describeEachDatabase('API-key service', (get) => {
   const countRows = async () => Number((await get().db.selectFrom('api_keys').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
 
   beforeAll(async () => {
-    const { db } = get();
-    const { error } = await migrateSecurityDatabase(db, tables);
-    if (error) throw error;
-    const keyProvider = await createLocalKeyProvider({ rootKey: randomBytes(32), keyring: createKyselyKeyringStore(db, tables), logger: silentLogger });
-    encryptor = createEncryptor({ keyProvider, logger: silentLogger });
-    lookupKey = await loadPurposeKey(db, tables, encryptor, 'api-key-lookup', Date.now);
+    ({ encryptor, lookupKey } = await keyStack(get().db, tables));
   });
 
   it('addApiKey takes the spec’s five arguments and returns the record without the secret', async () => {
