@@ -299,8 +299,14 @@ export function createEncryptor(options: EncryptorOptions): Encryptor {
   };
 }
 
+/**
+ * The decryption cache's key. Every variable-length field is length-prefixed, so two different
+ * (key id, wrapped key, context) triples can never give the same string: a hit therefore means
+ * this very key id, version and wrapped key, and so this very header prefix.
+ */
 function decryptKey(keyId: string, keyVersion: number, encryptedDataKey: Uint8Array, ctx: Buffer): string {
-  return `${keyVersion}\u0000${keyId}\u0000${Buffer.from(encryptedDataKey.buffer, encryptedDataKey.byteOffset, encryptedDataKey.byteLength).toString('latin1')}\u0000${ctx.toString('latin1')}`;
+  const edk = Buffer.from(encryptedDataKey.buffer, encryptedDataKey.byteOffset, encryptedDataKey.byteLength);
+  return `${keyVersion}:${keyId.length}:${keyId}:${edk.length}:${edk.toString('latin1')}:${ctx.toString('latin1')}`;
 }
 
 function toBytes(plaintext: unknown): Uint8Array {
