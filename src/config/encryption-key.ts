@@ -1,4 +1,4 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { SecurityError } from '../core/errors.js';
 
 /**
@@ -12,7 +12,8 @@ import { SecurityError } from '../core/errors.js';
 /** A root key is exactly this many bytes: an AES-256 / HMAC-SHA256 key. */
 export const ROOT_KEY_LENGTH = 32;
 
-const FINGERPRINT_LABEL = 'agentflow-security/root-fingerprint/v1';
+const FINGERPRINT_LABEL = 'agentflow-security/root/fingerprint/v1';
+const NO_SALT = Buffer.alloc(0);
 const INSPECT: unique symbol = Symbol.for('nodejs.util.inspect.custom');
 
 /**
@@ -31,14 +32,15 @@ export class RootKey {
   readonly #bytes: Buffer;
 
   /**
-   * First 16 hex characters of HMAC-SHA256(key, 'agentflow-security/root-fingerprint/v1'): names the
-   * key in logs and records without revealing it.
+   * 16 hex characters of HKDF-SHA256(key, info 'agentflow-security/root/fingerprint/v1'): names the
+   * key in logs and records without revealing it. The root key itself is only ever HKDF input, so
+   * this and the key-version wrapping key ({@link RootKey.deriveKey}) are independent keys.
    */
   readonly fingerprint: string;
 
   private constructor(bytes: Uint8Array) {
     this.#bytes = Buffer.from(bytes);
-    this.fingerprint = createHmac('sha256', this.#bytes).update(FINGERPRINT_LABEL).digest('hex').slice(0, 16);
+    this.fingerprint = Buffer.from(hkdfSync('sha256', this.#bytes, NO_SALT, FINGERPRINT_LABEL, 8)).toString('hex');
     Object.freeze(this);
   }
 
@@ -56,6 +58,18 @@ export class RootKey {
       });
     }
     return new RootKey(buf);
+  }
+
+  /**
+   * A 32-byte key for one purpose, derived with HKDF-SHA256 under `info`; the caller owns it and
+   * should `fill(0)` it when done. Each purpose of the root (wrapping key versions, the
+   * fingerprint) uses its own label, so the root key is never used directly by two algorithms.
+   *
+   * @example
+   * const wrappingKey = root.deriveKey('agentflow-security/root/key-version-wrap/v1')
+   */
+  deriveKey(info: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.#bytes, NO_SALT, info, 32));
   }
 
   /**

@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../core/clock.js';
-import { SecurityError, decryptionFailed } from '../core/errors.js';
+import { DECRYPTION_FAILED_MESSAGE, SecurityError, decryptionFailed } from '../core/errors.js';
 import { defaultLogger, type Logger } from '../core/logger.js';
 import { parseOptions } from '../core/options.js';
 import { RootKey } from '../config/encryption-key.js';
@@ -47,6 +47,11 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const WRAPPED_BYTES = IV_BYTES + KEY_BYTES + TAG_BYTES;
 const KEK_LABEL = 'agentflow-security/local/key-version/v1';
+/** The HKDF label of the key that wraps key versions, derived from the root key. */
+const ROOT_WRAP_LABEL = 'agentflow-security/root/key-version-wrap/v1';
+/** Unknown versions are looked up again after this long (another instance may have created them). */
+const MISSING_VERSION_TTL_MS = 10_000;
+const MAX_MISSING_VERSIONS = 1000;
 const DATA_KEY_LABEL = 'agentflow-security/local/data-key/v1';
 
 const rootKeyInput = z.union([
@@ -80,7 +85,11 @@ export async function createLocalKeyProvider(options: LocalKeyProviderOptions): 
   const root = toRoot(opts.rootKey);
   const roots = new Map<string, KeyObject>();
   for (const k of [root, ...(opts.previousRootKeys ?? []).map(toRoot)]) {
-    if (!roots.has(k.fingerprint)) roots.set(k.fingerprint, createSecretKey(k.bytes()));
+    if (roots.has(k.fingerprint)) continue;
+    // The root is only HKDF input: key versions are wrapped under a key derived for that purpose.
+    const wrappingKey = k.deriveKey(ROOT_WRAP_LABEL);
+    roots.set(k.fingerprint, createSecretKey(wrappingKey));
+    wrappingKey.fill(0);
   }
   const keyId = opts.keyId ?? 'local';
   const store = opts.keyring ?? createMemoryKeyringStore();
@@ -102,8 +111,8 @@ export async function createLocalKeyProvider(options: LocalKeyProviderOptions): 
     }
     const key = unwrap(rootKey, record.wrappedKey, kekAad(keyId, record.version));
     if (key === undefined) {
-      throw new SecurityError('ERR_DECRYPTION_FAILED', 'a key version failed to unwrap under its root key', {
-        details: { keyId, keyVersion: record.version },
+      throw new SecurityError('ERR_DECRYPTION_FAILED', DECRYPTION_FAILED_MESSAGE, {
+        details: { keyId, keyVersion: record.version, stage: 'key_version_unwrap' },
       });
     }
     versions.set(record.version, { record, key: createSecretKey(key) });
@@ -146,15 +155,29 @@ export async function createLocalKeyProvider(options: LocalKeyProviderOptions): 
   }
 
   await refresh();
-  if (primary === 0) await rotate();
+  if (primary === 0) {
+    await rotate();
+  } else if (versions.get(primary)!.record.rootFingerprint !== root.fingerprint) {
+    // ENCRYPTION_KEY was replaced: new data must not stay under a version the old root wraps.
+    const next = await rotate();
+    logger.info({ keyId, keyVersion: next.keyVersion }, 'root key replaced: a new primary key version was created under it');
+  }
+
+  /** Versions an envelope named that the keyring did not hold, until when they are not looked up again. */
+  const missing = new Map<number, number>();
 
   async function versionKey(version: number): Promise<KeyObject> {
     let entry = versions.get(version);
-    if (entry === undefined) {
+    if (entry === undefined && (missing.get(version) ?? 0) <= clock()) {
       // An envelope from a version another instance created after this one loaded the keyring.
       const record = await store.get(keyId, version);
       if (record !== undefined) load(record);
       entry = versions.get(version);
+      if (entry === undefined) {
+        // Forged envelopes naming made-up versions must not cost a keyring query each.
+        if (missing.size >= MAX_MISSING_VERSIONS) missing.clear();
+        missing.set(version, clock() + MISSING_VERSION_TTL_MS);
+      }
     }
     if (entry === undefined) {
       throw new SecurityError('ERR_UNKNOWN_KEY_VERSION', 'the envelope names a key version the keyring does not hold', {
@@ -224,13 +247,18 @@ function wrap(key: KeyObject, plaintext: Buffer, aad: Buffer): Buffer {
 function unwrap(key: KeyObject, wrapped: Uint8Array, aad: Buffer): Buffer | undefined {
   if (wrapped.length !== WRAPPED_BYTES) return undefined;
   const bytes = Buffer.from(wrapped.buffer, wrapped.byteOffset, wrapped.byteLength);
+  let out: Buffer | undefined;
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, bytes.subarray(0, IV_BYTES), { authTagLength: TAG_BYTES });
     decipher.setAAD(aad);
     decipher.setAuthTag(bytes.subarray(IV_BYTES + KEY_BYTES));
-    return Buffer.concat([decipher.update(bytes.subarray(IV_BYTES, IV_BYTES + KEY_BYTES)), decipher.final()]);
+    out = decipher.update(bytes.subarray(IV_BYTES, IV_BYTES + KEY_BYTES));
+    decipher.final();
+    return out;
   } catch {
     // A wrong tag is the expected way a tampered or misdirected key fails; the caller reports it.
+    // The unauthenticated output is not left on the heap.
+    out?.fill(0);
     return undefined;
   }
 }

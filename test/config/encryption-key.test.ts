@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import fc from 'fast-check';
 import { describe, it, expect } from 'vitest';
@@ -89,9 +89,19 @@ describe('parseEncryptionKey', () => {
 });
 
 describe('RootKey', () => {
-  it('fingerprint is the first 16 hex characters of HMAC-SHA256(key, label)', () => {
-    const expected = createHmac('sha256', key).update('agentflow-security/root-fingerprint/v1').digest('hex').slice(0, 16);
+  it('fingerprint is 8 bytes of HKDF-SHA256(key, fingerprint label), in hex', () => {
+    const expected = Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), 'agentflow-security/root/fingerprint/v1', 8)).toString('hex');
     expect(RootKey.fromBytes(key).fingerprint).toBe(expected);
+  });
+
+  it('derives independent keys per purpose and never hands out the root for two algorithms', () => {
+    const root = RootKey.fromBytes(key);
+    const wrap = root.deriveKey('agentflow-security/root/key-version-wrap/v1');
+    const other = root.deriveKey('another purpose');
+    expect(wrap.length).toBe(32);
+    expect(wrap.equals(other)).toBe(false);
+    expect(wrap.equals(key)).toBe(false);
+    expect(wrap.toString('hex').startsWith(root.fingerprint)).toBe(false);
   });
 
   it('copies the bytes in and out: neither the input nor a returned copy reaches the key', () => {

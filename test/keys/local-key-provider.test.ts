@@ -64,9 +64,14 @@ describe('local key provider', () => {
     await expect(createLocalKeyProvider({ rootKey: newRoot, keyring, ...quiet })).rejects.toMatchObject({ code: 'ERR_UNKNOWN_KEY' });
     const after = await createLocalKeyProvider({ rootKey: newRoot, previousRootKeys: [oldRoot], keyring, ...quiet });
     expect(await createEncryptor({ keyProvider: after, ...quiet }).decryptToString(envelope, { a: 'b' })).toBe('kept');
-    await after.rotate();
+    // New data must not stay under a version the old root wraps: a new primary is made at start.
+    expect(after.currentKey().keyVersion).toBe(2);
     const v2 = (await keyring.list('local')).find((r) => r.version === 2)!;
     expect(v2.rootFingerprint).toBe(newRoot.fingerprint);
+    expect((await createEncryptor({ keyProvider: after, ...quiet }).encrypt('new')).keyVersion).toBe(2);
+    // Starting again with the same root makes no further version.
+    const again = await createLocalKeyProvider({ rootKey: newRoot, previousRootKeys: [oldRoot], keyring, ...quiet });
+    expect(again.currentKey().keyVersion).toBe(2);
   });
 
   it('a keyring record that was tampered with is refused', async () => {
@@ -100,6 +105,18 @@ describe('local key provider', () => {
     const text = JSON.stringify(events);
     expect(text).not.toContain(dk.plaintextKey.toString('hex'));
     expect(text).not.toContain(dk.plaintextKey.toString('base64'));
+  });
+
+  it('an envelope naming a made-up version costs one keyring lookup, not one per attempt', async () => {
+    const inner = createMemoryKeyringStore();
+    let gets = 0;
+    const keyring: KeyringStore = { ...inner, list: (k) => inner.list(k), insert: (r) => inner.insert(r), get: (k, v) => { gets += 1; return inner.get(k, v); } };
+    const provider = await createLocalKeyProvider({ rootKey: randomBytes(32), keyring, ...quiet });
+    const dk = await provider.generateDataKey({});
+    for (let i = 0; i < 50; i++) {
+      await expect(provider.decryptDataKey({ ...dk, keyVersion: 99 }, {})).rejects.toMatchObject({ code: 'ERR_UNKNOWN_KEY_VERSION' });
+    }
+    expect(gets).toBe(1);
   });
 
   it('a keyring that cannot be written is a typed failure', async () => {
