@@ -29,7 +29,10 @@ const NO_SALT = Buffer.alloc(0);
  */
 export function deriveMaterials(provider: ProviderName, dataKey: Pick<DataKey, 'keyId' | 'keyVersion'> & { encryptedKey: Uint8Array }, plaintextKey: Buffer): DataKeyMaterials {
   try {
-    const encryptionKey = createSecretKey(Buffer.from(hkdfSync('sha256', plaintextKey, NO_SALT, ENCRYPTION_INFO, 32)));
+    const derived = Buffer.from(hkdfSync('sha256', plaintextKey, NO_SALT, ENCRYPTION_INFO, 32));
+    const encryptionKey = createSecretKey(derived);
+    // createSecretKey copied it; the JS-heap copy of the AES key goes now.
+    derived.fill(0);
     const commitment = Buffer.from(hkdfSync('sha256', plaintextKey, NO_SALT, COMMITMENT_INFO, COMMITMENT_BYTES));
     const encryptedDataKey = Buffer.from(dataKey.encryptedKey);
     const headerPrefix = encodeHeaderPrefix({

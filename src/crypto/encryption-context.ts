@@ -26,9 +26,11 @@ const EMPTY = Buffer.alloc(2);
  */
 export function canonicalizeContext(context: unknown): Buffer {
   if (context === undefined) return EMPTY;
-  if (typeof context !== 'object' || context === null || Array.isArray(context)) {
-    throw invalid('the encryption context must be a plain object of strings');
-  }
+  if (typeof context !== 'object' || context === null) throw invalid('the encryption context must be a plain object of strings');
+  // A Map or class instance has no own enumerable entries: it would read as the empty context and
+  // bind nothing while the caller believes it binds a row.
+  const prototype = Object.getPrototypeOf(context);
+  if (prototype !== Object.prototype && prototype !== null) throw invalid('the encryption context must be a plain object of strings');
   const keys = Object.keys(context);
   if (keys.length === 0) return EMPTY;
   if (keys.length > MAX_CONTEXT_ENTRIES) throw invalid(`the encryption context has more than ${MAX_CONTEXT_ENTRIES} entries`);

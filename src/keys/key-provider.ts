@@ -11,7 +11,7 @@ export interface KeyRef {
 
 /** A fresh data key: the plaintext for this process, the wrapped form for the envelope. */
 export interface DataKey extends KeyRef {
-  /** 32 bytes. Never logged, never stored; the encryptor zeroes its copy when the cache drops it. */
+  /** 32 bytes. Never logged, never stored; the encryptor derives its keys from it and zeroes it at once. */
   readonly plaintextKey: Buffer;
   /** The data key wrapped by the key version named above, bound to the encryption context. */
   readonly encryptedKey: Buffer;

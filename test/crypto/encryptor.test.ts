@@ -181,6 +181,8 @@ describe('bad input', () => {
       { big: 'x'.repeat(5000) },
       Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, 'v'])),
       { bad: '\udc00' },
+      new Map([['row', '1']]),
+      new (class Row { row = '1'; })(),
     ];
     for (const c of bad) await expect(encryptor.encrypt('x', c as never)).rejects.toMatchObject({ code: 'ERR_INVALID_CONTEXT' });
     expect(calls.generate).toBe(0);
