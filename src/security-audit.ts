@@ -89,7 +89,7 @@ export function auditPermissionDecision(audit: AuditSink): (decision: Permission
       type: decision.allowed ? 'authz_grant' : 'authz_fail',
       severity: decision.allowed ? 'info' : 'warning',
       outcome: decision.allowed ? 'success' : 'failure',
-      actor: principal.id === undefined ? { type: 'api_key' } : { type: 'api_key', id: principal.id },
+      actor: { type: actorType(principal), ...(principal.id === undefined ? {} : { id: principal.id }) },
       resource: decision.resource,
       action: decision.action,
       metadata: { reason: decision.reason, role: decision.role },
@@ -111,4 +111,10 @@ export function auditPermissionSummary(audit: AuditSink, stats: PermissionStats)
       metadata: { summary: true, grants: count.grants, denials: count.denials, sinceMs: stats.sinceMs, untilMs: stats.untilMs },
     });
   }
+}
+
+/** The principal's own kind when it says (`ApiKeyPrincipal.type`), else an API key, the usual case. */
+function actorType(principal: Principal): 'user' | 'api_key' | 'system' {
+  const type = (principal as { type?: unknown }).type;
+  return type === 'user' || type === 'system' ? type : 'api_key';
 }

@@ -10,7 +10,7 @@ import { defaultLogger, type Logger } from './core/logger.js';
 import { parseOptions } from './core/options.js';
 import { createEncryptor, type Encryptor } from './crypto/encryptor.js';
 import type { KeyProvider } from './keys/key-provider.js';
-import { createKmsKeyProvider } from './keys/kms-key-provider.js';
+import { createKmsKeyProvider, type KmsKeyProviderOptions } from './keys/kms-key-provider.js';
 import { createLocalKeyProvider } from './keys/local-key-provider.js';
 import { loadPurposeKey } from './keys/purpose-keys.js';
 import { createPermissionEvaluator, type PermissionEvaluator } from './permissions/evaluator.js';
@@ -40,6 +40,13 @@ export interface SecurityOptions {
   readonly previousRootKeys?: ReadonlyArray<RootKey | Uint8Array>;
   /** The role matrix; the spec's default when absent. */
   readonly policy?: PolicyDefinition;
+  /**
+   * Under `USE_AWS_KMS=true`: the client to use, the library's version number of the configured key,
+   * and earlier keys still accepted for decrypt. Changing `AWS_KMS_KEY_ID` (or repointing the alias
+   * at another key) needs a new `keyVersion`, with the old key in `previousKeys`: envelopes name the
+   * version that wrapped them, and KMS refuses a ciphertext under another key.
+   */
+  readonly kms?: Pick<KmsKeyProviderOptions, 'client' | 'keyVersion' | 'previousKeys'>;
   /** Audit writer settings. */
   readonly audit?: Pick<AuditLogOptions, 'batchSize' | 'flushIntervalMs' | 'maxBufferedEvents' | 'retry'>;
   /** API-key settings. */
@@ -80,8 +87,10 @@ const optionsSchema = z.strictObject({
   keyProvider: z.custom<KeyProvider>((v) => typeof v === 'object' && v !== null && typeof (v as KeyProvider).generateDataKey === 'function').optional(),
   previousRootKeys: z.array(z.custom<RootKey | Uint8Array>((v) => typeof v === 'object' && v !== null)).optional(),
   policy: z.custom<PolicyDefinition>((v) => typeof v === 'object' && v !== null).optional(),
-  audit: z.record(z.string(), z.unknown()).optional(),
-  apiKeys: z.record(z.string(), z.unknown()).optional(),
+  // Only the tuning knobs: nothing here may replace the wiring (database, hooks, escalation check).
+  audit: z.strictObject({ batchSize: z.unknown(), flushIntervalMs: z.unknown(), maxBufferedEvents: z.unknown(), retry: z.unknown() }).partial().optional(),
+  apiKeys: z.strictObject({ keyPrefix: z.unknown(), verifyCache: z.unknown(), lastUseFlushIntervalMs: z.unknown(), rotationGracePeriodMs: z.unknown() }).partial().optional(),
+  kms: z.strictObject({ client: z.unknown(), keyVersion: z.unknown(), previousKeys: z.unknown() }).partial().optional(),
   permissionSummaryIntervalMs: z.number().int().min(1000).max(24 * 60 * 60 * 1000).optional(),
   onAuditWriteFailure: z.custom<(f: AuditWriteFailure) => void>((v) => typeof v === 'function').optional(),
   logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null).optional(),
@@ -119,7 +128,7 @@ export async function createSecurity(options: SecurityOptions): Promise<Security
     const { error } = await migrateSecurityDatabase(db, tables);
     if (error !== undefined) throw new SecurityError('ERR_STORAGE_FAILURE', 'the security tables could not be migrated', { cause: error });
 
-    const audit = createAuditLog({ db, tables, logger, clock, ...opts.audit, ...(opts.onAuditWriteFailure ? { onWriteFailure: opts.onAuditWriteFailure } : {}) });
+    const audit = createAuditLog({ ...opts.audit, db, tables, logger, clock, ...(opts.onAuditWriteFailure ? { onWriteFailure: opts.onAuditWriteFailure } : {}) });
     closers.unshift(() => audit.close());
     auditRootKeyStatus(audit, config);
 
@@ -130,6 +139,7 @@ export async function createSecurity(options: SecurityOptions): Promise<Security
       closers.push(() => provider.close());
     }
     const encryptor = createEncryptor({ keyProvider, logger, clock, onOperation: auditCryptoOperation(audit) });
+    closers.push(() => encryptor.clearCache());
 
     const permissions = createPermissionEvaluator({
       logger,
@@ -148,6 +158,7 @@ export async function createSecurity(options: SecurityOptions): Promise<Security
 
     const lookupKey = await loadPurposeKey(db, tables, encryptor, 'api-key-lookup', clock);
     const apiKeys = createApiKeyService({
+      ...opts.apiKeys,
       db,
       tables,
       encryptor,
@@ -158,7 +169,6 @@ export async function createSecurity(options: SecurityOptions): Promise<Security
       roles: Object.keys(permissions.policy.roles),
       validatePermissions: (granted, role) => permissions.validateGrant({ role, permissions: granted }),
       assertCanGrant: (actor, next, previous) => permissions.assertCanGrant(actor, next, previous),
-      ...opts.apiKeys,
     });
     closers.unshift(() => apiKeys.close());
 
@@ -197,7 +207,7 @@ async function defaultKeyProvider(
   if (config.kms.enabled) {
     const keyId = config.kms.keyId ?? config.kms.keyAlias;
     if (keyId === undefined) throw new SecurityError('ERR_INVALID_CONFIG', 'invalid security configuration: USE_AWS_KMS=true needs AWS_KMS_KEY_ID or AWS_KMS_KEY_ALIAS');
-    return createKmsKeyProvider({ keyId, region: config.kms.region, onKeyOperation, logger });
+    return createKmsKeyProvider({ ...opts.kms, keyId, region: config.kms.region, onKeyOperation, logger });
   }
   if (config.encryptionKey === undefined) {
     throw new SecurityError('ERR_INVALID_CONFIG', 'invalid security configuration: ENCRYPTION_KEY is required when USE_AWS_KMS is not true');
