@@ -1,8 +1,14 @@
-import { isSecurityError } from '../core/errors.js';
+import { isSecurityError, type ErrorCode } from '../core/errors.js';
 import type { AuditActor, AuditEventInput, AuditEventType, AuditSink, Severity } from '../audit/events.js';
 
 /** The facts an operation adds to its audit row: ids, names, counts; never a value, hash or envelope. */
 export type AuditFacts = Record<string, string | number | boolean | null>;
+
+/**
+ * The `errorCode` of a failure's audit row: the library error's code, or `unexpected_error` for
+ * anything else (a bug, not a database failure: database errors reach here as ERR_STORAGE_FAILURE).
+ */
+export type AuditErrorCode = ErrorCode | 'unexpected_error';
 
 /** Records the audit event of one API-key operation, success or failure. */
 export type AuditedRun = <T>(
@@ -17,8 +23,8 @@ const RESOURCE = 'api_keys';
 /**
  * Wraps each management operation so it records exactly one audit event: its own type on
  * success (`authn_token_revealed` as a warning, the rest as info), the same type as a failure
- * (warning; error for a storage failure) with the error code, or `authz_escalation_denied` when
- * the escalation check refused. Actor, IP and request id are read defensively from the raw,
+ * with its {@link AuditErrorCode} (warning; error for ERR_STORAGE_FAILURE and `unexpected_error`),
+ * or `authz_escalation_denied` when the escalation check refused. Actor, IP and request id are read defensively from the raw,
  * possibly invalid, options: a failed validation is audited too.
  *
  * @example
@@ -37,12 +43,12 @@ export function auditedRunner(sink: AuditSink): AuditedRun {
       sink.record({ ...base, type, severity, outcome: 'success', action, resource: RESOURCE, metadata: facts });
       return result;
     } catch (error) {
-      const code = isSecurityError(error) ? error.code : 'ERR_STORAGE_FAILURE';
+      const code: AuditErrorCode = isSecurityError(error) ? error.code : 'unexpected_error';
       const escalation = code === 'ERR_PRIVILEGE_ESCALATION';
       sink.record({
         ...base,
         type: escalation ? 'authz_escalation_denied' : type,
-        severity: code === 'ERR_STORAGE_FAILURE' ? 'error' : 'warning',
+        severity: code === 'ERR_STORAGE_FAILURE' || code === 'unexpected_error' ? 'error' : 'warning',
         outcome: 'failure',
         action,
         resource: RESOURCE,

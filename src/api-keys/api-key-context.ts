@@ -14,6 +14,7 @@ import type { VerifyCache } from './verify-cache.js';
 /**
  * The permission evaluator's escalation check, with its signature: `next` is what the key would
  * hold after create, issue, update or rotate; `previous`, on update and rotate, what it holds now.
+ * Reveal and revoke pass what the key holds now as both: the actor must hold at least as much.
  * @example const assertCanGrant: AssertCanGrant = (actor, next, previous) => evaluator.assertCanGrant(actor, next, previous)
  */
 export type AssertCanGrant = (actor: ApiKeyPrincipal, next: ApiKeyGrantTarget, previous?: ApiKeyGrantTarget) => void;
@@ -205,6 +206,37 @@ export async function buildRow(
  */
 export function notFound(): SecurityError {
   return new SecurityError('ERR_API_KEY_NOT_FOUND', 'API key not found');
+}
+
+/**
+ * The `updated_at` of a write to a row last written at `previous`: the clock's time, but always
+ * later than `previous`, so every write changes the column (two writes in one millisecond, or a
+ * clock behind another instance's, still differ) and a guarded UPDATE that expects `previous`
+ * matches only the row it was checked against.
+ * @example nextUpdatedAt(clock(), current.updatedAt)
+ * @throws nothing
+ */
+export function nextUpdatedAt(now: number, previous: number): number {
+  return Math.max(now, previous + 1);
+}
+
+/**
+ * What a key holds now, as the escalation check receives it.
+ * @example checkGrant(ctx, actor, heldBy(record), heldBy(record))
+ * @throws nothing
+ */
+export function heldBy(record: { readonly role: string; readonly permissions: ApiKeyGrantTarget['permissions'] }): ApiKeyGrantTarget {
+  return { role: record.role, permissions: record.permissions };
+}
+
+/**
+ * The error for a write whose guarded UPDATE found the row changed since it was read and checked.
+ * Nothing was written; the caller may read the key again and retry.
+ * @example throw concurrentUpdate()
+ * @throws nothing (returns the error)
+ */
+export function concurrentUpdate(): SecurityError {
+  return new SecurityError('ERR_API_KEY_INVALID_STATE', 'the API key was changed concurrently', { details: { reason: 'concurrent_update' } });
 }
 
 /**

@@ -3,7 +3,19 @@ import { SecurityError } from '../core/errors.js';
 import { apiKeyStatus, joinEnvelope, permissionsToJson, rowToRecord, valueContext, type ApiKeyRecord } from './api-key-records.js';
 import { idSchema, operationOptionsSchema, parseInput, patchSchema, querySchema, reasonOptionsSchema } from './api-key-schemas.js';
 import type { ApiKeyPage, ApiKeyPatch, ApiKeyQuery, OperationOptions, ReasonOptions } from './api-key-types.js';
-import { actorOf, checkExpiry, checkGrant, checkPermissions, checkRole, invalidState, notFound, type ServiceContext } from './api-key-context.js';
+import {
+  actorOf,
+  checkExpiry,
+  checkGrant,
+  checkPermissions,
+  checkRole,
+  concurrentUpdate,
+  heldBy,
+  invalidState,
+  nextUpdatedAt,
+  notFound,
+  type ServiceContext,
+} from './api-key-context.js';
 
 /** The operations on existing keys: read, list, update, revoke, reveal. */
 export interface KeyManagement {
@@ -33,35 +45,45 @@ export interface KeyManagement {
    * @example
    * await apiKeys.updateApiKey(id, { role: 'readonly', expiresAt: Date.now() + 30 * 86_400_000 }, { actor })
    *
-   * @throws ERR_API_KEY_NOT_FOUND; ERR_API_KEY_INVALID_STATE for a revoked or rotated key;
-   *   ERR_INVALID_INPUT, ERR_UNKNOWN_ROLE, ERR_INVALID_PERMISSIONS, ERR_PRIVILEGE_ESCALATION, ERR_STORAGE_FAILURE
+   * @throws ERR_API_KEY_NOT_FOUND; ERR_API_KEY_INVALID_STATE for a revoked or rotated key, and, with
+   *   details `{ reason: 'concurrent_update' }`, when the key was changed between its read and the
+   *   write (nothing is written; read and retry); ERR_INVALID_INPUT, ERR_UNKNOWN_ROLE,
+   *   ERR_INVALID_PERMISSIONS, ERR_PRIVILEGE_ESCALATION, ERR_STORAGE_FAILURE
    */
   updateApiKey(id: string, patch: ApiKeyPatch, options?: OperationOptions): Promise<ApiKeyRecord>;
   /**
    * The spec's "deletion": the row is kept (so its lookup hash keeps refusing the value and the
    * history stays), `revoked_at` and the reason are set, and the stored envelope is erased. Takes
    * effect at once on this instance, within the cache ttl on others. Revoking again changes nothing.
+   * With an `actor` and `assertCanGrant`, the actor must hold at least what the key holds.
    *
    * @example
    * await apiKeys.revokeApiKey(id, { reason: 'leaked in a build log', actor })
    *
-   * @throws ERR_API_KEY_NOT_FOUND, ERR_INVALID_INPUT, ERR_STORAGE_FAILURE
+   * @throws ERR_API_KEY_NOT_FOUND, ERR_PRIVILEGE_ESCALATION; ERR_API_KEY_INVALID_STATE with details
+   *   `{ reason: 'concurrent_update' }` when the key kept changing under it (nothing is written);
+   *   ERR_INVALID_INPUT, ERR_STORAGE_FAILURE
    */
   revokeApiKey(id: string, options?: ReasonOptions): Promise<ApiKeyRecord>;
   /**
-   * The plaintext of a recoverable key, audited as `authn_token_revealed` (warning).
+   * The plaintext of a recoverable key, audited as `authn_token_revealed` (warning). With an
+   * `actor` and `assertCanGrant`, the actor must hold at least what the key holds.
    *
    * @example
    * const secret = await apiKeys.revealApiKey(id, { actor, reason: 'call the provider' })
    *
    * @throws ERR_API_KEY_NOT_FOUND; ERR_API_KEY_NOT_RECOVERABLE for a hash-only key;
    *   ERR_API_KEY_INVALID_STATE for a revoked key; ERR_DECRYPTION_FAILED (one fixed message) when
-   *   the envelope was moved, altered or its key is gone; ERR_INVALID_INPUT, ERR_STORAGE_FAILURE
+   *   the envelope was moved, altered or its key is gone; ERR_PRIVILEGE_ESCALATION, ERR_INVALID_INPUT,
+   *   ERR_STORAGE_FAILURE
    */
   revealApiKey(id: string, options?: ReasonOptions): Promise<string>;
 }
 
 const cursorSchema = z.tuple([z.number().int().min(0), idSchema]);
+
+/** How often a revocation reads, checks and writes again when the key changed in between. */
+const REVOKE_ATTEMPTS = 3;
 
 /**
  * Builds the operations on existing keys over a service context. Each is audited; every change
@@ -122,11 +144,12 @@ export function createKeyManagement(ctx: ServiceContext): KeyManagement {
         const permissions = p.permissions === undefined ? undefined : checkPermissions(ctx, p.permissions, role ?? current.role, 'updateApiKey');
         const state = apiKeyStatus(current, now);
         if (state === 'revoked' || state === 'rotated') throw invalidState(state);
-        const previous = { role: current.role, permissions: current.permissions };
         const target = { role: role ?? current.role, permissions: permissions === undefined ? current.permissions : permissions };
-        checkGrant(ctx, actor, target, previous);
-        const changed = await store.updateLive(keyId, {
-          updated_at: now,
+        checkGrant(ctx, actor, target, heldBy(current));
+        // Only the row as read and checked above is updated; updated_at always moves, so an
+        // identical patch still changes the row (MySQL counts changed rows, not matched ones).
+        const changed = await store.updateLive(keyId, current.updatedAt, {
+          updated_at: nextUpdatedAt(now, current.updatedAt),
           ...(p.label === undefined ? {} : { label: p.label }),
           ...(role === undefined ? {} : { role }),
           ...(permissions === undefined ? {} : { permissions: permissionsToJson(permissions) }),
@@ -134,9 +157,11 @@ export function createKeyManagement(ctx: ServiceContext): KeyManagement {
         });
         ctx.cache?.evictId(keyId);
         const after = rowToRecord(await load(keyId));
-        // No row changed: revoked or rotated meanwhile (MySQL also reports 0 for an identical row).
-        if (!changed && after.revokedAt !== null) throw invalidState('revoked');
-        if (!changed && after.rotationStatus === 'rotated') throw invalidState('rotated');
+        if (!changed) {
+          const latest = apiKeyStatus(after, now);
+          if (latest === 'revoked' || latest === 'rotated') throw invalidState(latest);
+          throw concurrentUpdate();
+        }
         return after;
       });
     },
@@ -145,12 +170,27 @@ export function createKeyManagement(ctx: ServiceContext): KeyManagement {
       return run('authn_token_revoked', 'revoke', options, async (facts) => {
         const keyId = parseInput(idSchema, id, 'revokeApiKey id');
         const opts = parseInput(reasonOptionsSchema, options ?? {}, 'revokeApiKey');
-        facts.keyId = keyId;
-        const changed = await store.revoke(keyId, clock(), opts.reason ?? null);
-        ctx.cache?.evictId(keyId);
-        const record = rowToRecord(await load(keyId));
-        Object.assign(facts, { alreadyRevoked: !changed, reason: opts.reason ?? null });
-        return record;
+        const actor = actorOf(options);
+        Object.assign(facts, { keyId, reason: opts.reason ?? null });
+        // A key changed between the read and the write is read and checked again: a revocation
+        // should not fail for a concurrent label change, but must be checked against the key as written.
+        for (let attempt = 1; ; attempt++) {
+          const current = rowToRecord(await load(keyId));
+          // Disabling a key is refused to an actor weaker than the key.
+          checkGrant(ctx, actor, heldBy(current), heldBy(current));
+          if (current.revokedAt !== null) {
+            facts.alreadyRevoked = true;
+            return current;
+          }
+          const now = clock();
+          const changed = await store.revoke(keyId, current.updatedAt, now, nextUpdatedAt(now, current.updatedAt), opts.reason ?? null);
+          ctx.cache?.evictId(keyId);
+          if (changed) {
+            facts.alreadyRevoked = false;
+            return rowToRecord(await load(keyId));
+          }
+          if (attempt >= REVOKE_ATTEMPTS) throw concurrentUpdate();
+        }
       });
     },
 
@@ -158,10 +198,14 @@ export function createKeyManagement(ctx: ServiceContext): KeyManagement {
       return run('authn_token_revealed', 'reveal', options, async (facts) => {
         const keyId = parseInput(idSchema, id, 'revealApiKey id');
         const opts = parseInput(reasonOptionsSchema, options ?? {}, 'revealApiKey');
+        const actor = actorOf(options);
         Object.assign(facts, { keyId, reason: opts.reason ?? null });
         const found = await store.findEnvelope(keyId);
         if (found === undefined) throw notFound();
         const { row, encrypted_value } = found;
+        // Reading the value back is taking the key over: the actor must hold at least what it holds.
+        const held = rowToRecord(row);
+        checkGrant(ctx, actor, heldBy(held), heldBy(held));
         if (row.revoked_at !== null) throw invalidState('revoked');
         if (row.auth_tag === null) throw new SecurityError('ERR_API_KEY_NOT_RECOVERABLE', 'the API key is stored hash-only');
         const envelope = joinEnvelope({ encrypted_value, auth_tag: row.auth_tag, key_version: row.key_version });

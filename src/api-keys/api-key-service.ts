@@ -42,8 +42,9 @@ export interface ApiKeyServiceOptions {
    */
   readonly validatePermissions?: (permissions: ApiKeyPermissions, role: string) => void;
   /**
-   * The escalation check, called on create, issue, update and rotate when an `actor` is given.
-   * Throw ERR_PRIVILEGE_ESCALATION to refuse; any other throw is also a refusal.
+   * The escalation check, called on create, issue, update and rotate when an `actor` is given, and
+   * on reveal and revoke with what the key holds as both `next` and `previous` (the actor must hold
+   * at least as much). Throw ERR_PRIVILEGE_ESCALATION to refuse; any other throw is also a refusal.
    * @default none: without it, `actor` is only recorded
    */
   readonly assertCanGrant?: AssertCanGrant;

@@ -24,15 +24,22 @@ export interface ApiKeyStore {
   findById(id: string): Promise<ApiKeyRow | undefined>;
   findEnvelope(id: string): Promise<{ row: ApiKeyRow; encrypted_value: string | null } | undefined>;
   list(filter: ListFilter, now: number, limit: number): Promise<ApiKeyRow[]>;
-  /** Updates a key that is neither revoked nor rotated; false when no row changed. */
-  updateLive(id: string, set: Updateable<ApiKeysTable>): Promise<boolean>;
-  /** Sets `revoked_at` on a key not yet revoked and erases its envelope; false when no row changed. */
-  revoke(id: string, at: number, reason: string | null): Promise<boolean>;
   /**
-   * Marks the old key rotated and inserts its successor, in one transaction. False (and nothing
-   * written) when the old key is revoked, already rotated or expired.
+   * Updates a key that is neither revoked nor rotated and whose `updated_at` is still `expected`
+   * (the snapshot the caller checked); false when no row matched. `set` must move `updated_at`.
    */
-  rotate(oldId: string, successor: Insertable<ApiKeysTable>, now: number, graceExpiresAt: number): Promise<boolean>;
+  updateLive(id: string, expected: number, set: Updateable<ApiKeysTable>): Promise<boolean>;
+  /**
+   * Sets `revoked_at` (and `updated_at` to `updatedAt`) on a key not yet revoked whose `updated_at`
+   * is still `expected`, and erases its envelope; false when no row matched.
+   */
+  revoke(id: string, expected: number, at: number, updatedAt: number, reason: string | null): Promise<boolean>;
+  /**
+   * Marks the old key rotated (with `updated_at` = `updatedAt`) and inserts its successor, in one
+   * transaction. False, and nothing written, when the old key is revoked, already rotated, expired,
+   * or its `updated_at` is no longer `expected`.
+   */
+  rotate(oldId: string, expected: number, successor: Insertable<ApiKeysTable>, now: number, updatedAt: number, graceExpiresAt: number): Promise<boolean>;
   /** Raises `last_used_at` to each given time, never lowering it; one UPDATE per 200 keys. */
   writeLastUse(batch: ReadonlyArray<readonly [id: string, at: number]>): Promise<void>;
 }
@@ -95,7 +102,7 @@ export function createApiKeyStore(db: Kysely<SecurityDatabase>, tables: TableNam
         }
         return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
       }),
-    updateLive: (id, set) =>
+    updateLive: (id, expected, set) =>
       guard(async () => {
         const result = await db
           .updateTable(t)
@@ -103,34 +110,38 @@ export function createApiKeyStore(db: Kysely<SecurityDatabase>, tables: TableNam
           .where('id', '=', id)
           .where('revoked_at', 'is', null)
           .where('rotation_status', '!=', 'rotated')
+          .where('updated_at', '=', expected)
           .executeTakeFirst();
         return Number(result.numUpdatedRows) > 0;
       }),
-    revoke: (id, at, reason) =>
+    revoke: (id, expected, at, updatedAt, reason) =>
       guard(async () => {
         const result = await db
           .updateTable(t)
           // The envelope goes with the key: a revoked (the spec's "deleted") value can no longer be read back.
-          .set({ revoked_at: at, revoked_reason: reason, updated_at: at, encrypted_value: null, auth_tag: null, key_version: null })
+          .set({ revoked_at: at, revoked_reason: reason, updated_at: updatedAt, encrypted_value: null, auth_tag: null, key_version: null })
           .where('id', '=', id)
           .where('revoked_at', 'is', null)
+          .where('updated_at', '=', expected)
           .executeTakeFirst();
         return Number(result.numUpdatedRows) > 0;
       }),
-    rotate: (oldId, successor, now, graceExpiresAt) =>
+    rotate: (oldId, expected, successor, now, updatedAt, graceExpiresAt) =>
       guard(async () => {
         const refused = Symbol('refused');
         try {
           await db.transaction().execute(async (trx) => {
             const result = await trx
               .updateTable(t)
-              .set({ rotation_status: 'rotated', rotated_at: now, grace_expires_at: graceExpiresAt, updated_at: now })
+              .set({ rotation_status: 'rotated', rotated_at: now, grace_expires_at: graceExpiresAt, updated_at: updatedAt })
               .where('id', '=', oldId)
               .where('revoked_at', 'is', null)
               .where('rotation_status', '!=', 'rotated')
+              .where('updated_at', '=', expected)
               .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
               .executeTakeFirst();
-            // Rolls the transaction back: nothing is written for a key that may not be rotated.
+            // Rolls the transaction back: nothing is written for a key that may not be rotated or that
+            // changed since the caller read and checked it.
             if (Number(result.numUpdatedRows) !== 1) throw refused;
             await trx.insertInto(t).values(successor).execute();
           });

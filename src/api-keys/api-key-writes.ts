@@ -9,8 +9,11 @@ import {
   checkGrant,
   checkPermissions,
   checkRole,
+  concurrentUpdate,
+  heldBy,
   invalidState,
   newKeyId,
+  nextUpdatedAt,
   notFound,
   parseOwner,
   type Grant,
@@ -57,8 +60,9 @@ export interface KeyWrites {
    * const { key, record, previous } = await apiKeys.rotateApiKey(id, { gracePeriodMs: 24 * 3600_000 })
    *
    * @throws ERR_API_KEY_NOT_FOUND; ERR_API_KEY_INVALID_STATE for a revoked, expired or already
-   *   rotated key (also when another instance rotated it first); ERR_INVALID_INPUT,
-   *   ERR_PRIVILEGE_ESCALATION, ERR_STORAGE_FAILURE
+   *   rotated key (also when another instance rotated it first), and, with details
+   *   `{ reason: 'concurrent_update' }`, when the key was changed between its read and the write
+   *   (nothing is written; read and retry); ERR_INVALID_INPUT, ERR_PRIVILEGE_ESCALATION, ERR_STORAGE_FAILURE
    */
   rotateApiKey(id: string, options?: RotateApiKeyOptions): Promise<RotatedApiKey>;
 }
@@ -142,8 +146,8 @@ export function createKeyWrites(ctx: ServiceContext): KeyWrites {
         const old = rowToRecord(row);
         const status = apiKeyStatus(old, now);
         if (status === 'revoked' || status === 'rotated' || status === 'expired') throw invalidState(status);
-        const target = { role: old.role, permissions: old.permissions };
-        checkGrant(ctx, actor, target, target);
+        // The successor copies this snapshot; the guarded UPDATE below only matches the row as read here.
+        checkGrant(ctx, actor, heldBy(old), heldBy(old));
         const successorId = newKeyId();
         const key = generateIssuedKey(ctx.keyPrefix);
         const owner = { userId: old.userId, service: old.service, keyName: old.keyName };
@@ -151,8 +155,15 @@ export function createKeyWrites(ctx: ServiceContext): KeyWrites {
         const recoverable = opts.recoverable ?? old.recoverable;
         const successor = await buildRow(ctx, successorId, owner, grant, key, recoverable, now, actor, keyId);
         const graceExpiresAt = now + (opts.gracePeriodMs ?? ctx.rotationGracePeriodMs);
-        // The guarded UPDATE in the transaction settles a race with a concurrent revoke or rotate.
-        if (!(await store.rotate(keyId, successor, now, graceExpiresAt))) throw invalidState('not rotatable');
+        // The guarded UPDATE in the transaction settles a race with a concurrent revoke, rotate or
+        // update: if the old key changed since it was read, neither it nor the successor is written.
+        if (!(await store.rotate(keyId, old.updatedAt, successor, now, nextUpdatedAt(now, old.updatedAt), graceExpiresAt))) {
+          const latest = await store.findById(keyId);
+          if (latest === undefined) throw notFound();
+          const state = apiKeyStatus(rowToRecord(latest), now);
+          if (state === 'revoked' || state === 'rotated' || state === 'expired') throw invalidState(state);
+          throw concurrentUpdate();
+        }
         ctx.cache?.evictId(keyId);
         Object.assign(facts, { successorId, graceExpiresAt, recoverable });
         const previous = await store.findById(keyId);

@@ -48,6 +48,31 @@ function counting(db: Kysely<SecurityDatabase>) {
   return { db: db.withPlugin(plugin), counts };
 }
 
+/**
+ * The same database through a plugin that, once armed, runs `between` right after the next read
+ * completes (the service's snapshot of the key) and before the service goes on to write: a
+ * deterministic stand-in for another instance writing in between. `between` must use another
+ * connection pool: the read's connection is still held while it runs.
+ */
+function interfering(db: Kysely<SecurityDatabase>, between: () => Promise<void>) {
+  const reads = new WeakSet<object>();
+  let armed = 0;
+  const plugin: KyselyPlugin = {
+    transformQuery({ node, queryId }) {
+      if (node.kind === 'SelectQueryNode') reads.add(queryId);
+      return node;
+    },
+    async transformResult({ result, queryId }) {
+      if (armed > 0 && reads.has(queryId)) {
+        armed--;
+        await between();
+      }
+      return result;
+    },
+  };
+  return { db: db.withPlugin(plugin), arm: (times = 1) => void (armed = times) };
+}
+
 const settle = <T>(p: Promise<T>) => p.then((value): PromiseSettledResult<T> => ({ status: 'fulfilled', value }), (reason: unknown): PromiseSettledResult<T> => ({ status: 'rejected', reason }));
 
 const value = () => `sk_test_${randomBytes(24).toString('base64url')}`;
@@ -350,19 +375,27 @@ describeEachDatabase('API-key service', (get) => {
     await Promise.all([a.close(), b.close()]);
   });
 
-  it('the rotation guard refuses, inside its transaction, a key already rotated, revoked or expired, and writes nothing', async () => {
+  it('the rotation guard refuses, inside its transaction, a key already rotated, revoked, expired or changed since read, and writes nothing', async () => {
     const apiKeys = service();
     const store = createApiKeyStore(get().db, tables);
+    // The row's current updated_at, so that only the status guards (or, last, a stale snapshot) refuse.
+    const stamp = async (id: string) => Number((await rowOf(id)).updated_at);
     const { record } = await apiKeys.issueApiKey(`u-${randomUUID()}`, 'agentflow', 'guard', { expiresAt: clock.now() + HOUR });
     const successor = (id: string) => ({ ...stubRow(id), previous_key_id: record.id, created_at: clock.now(), updated_at: clock.now() });
-    expect(await store.rotate(record.id, successor(randomUUID()), clock.now(), clock.now() + 1)).toBe(true);
+    const rotate = async (id: string, row: ReturnType<typeof successor>, now = clock.now(), expected?: number) =>
+      store.rotate(id, expected ?? (await stamp(id)), row, now, now + 1, now + 1);
+    expect(await rotate(record.id, successor(randomUUID()))).toBe(true);
     const lost = randomUUID();
-    expect(await store.rotate(record.id, successor(lost), clock.now(), clock.now() + 1)).toBe(false);
+    expect(await rotate(record.id, successor(lost))).toBe(false);
     const { record: other } = await apiKeys.issueApiKey(`u-${randomUUID()}`, 'agentflow', 'guard', { expiresAt: clock.now() + HOUR });
     await apiKeys.revokeApiKey(other.id);
-    expect(await store.rotate(other.id, successor(lost), clock.now(), clock.now() + 1)).toBe(false);
+    expect(await rotate(other.id, successor(lost))).toBe(false);
     const { record: third } = await apiKeys.issueApiKey(`u-${randomUUID()}`, 'agentflow', 'guard', { expiresAt: clock.now() + 5 });
-    expect(await store.rotate(third.id, successor(lost), clock.now() + 5, clock.now() + 6)).toBe(false);
+    expect(await rotate(third.id, successor(lost), clock.now() + 5)).toBe(false);
+    const { record: fourth } = await apiKeys.issueApiKey(`u-${randomUUID()}`, 'agentflow', 'guard');
+    const before = await rowOf(fourth.id);
+    expect(await rotate(fourth.id, successor(lost), clock.now(), fourth.updatedAt - 1)).toBe(false);
+    expect(await rowOf(fourth.id)).toEqual(before);
     expect(await get().db.selectFrom('api_keys').select('id').where('id', '=', lost).executeTakeFirst()).toBeUndefined();
     await apiKeys.close();
   });
@@ -466,6 +499,220 @@ describeEachDatabase('API-key service', (get) => {
     const adminKey = await apiKeys.issueApiKey(user, 'agentflow', 'k', { actor: { id: 'root', role: 'admin' }, role: 'admin' });
     await expect(apiKeys.rotateApiKey(adminKey.record.id, { actor: manager })).rejects.toMatchObject({ code: 'ERR_PRIVILEGE_ESCALATION' });
     await apiKeys.close();
+  });
+
+  it('reveal and revoke call the escalation check with what the key holds, before decrypting or writing anything', async () => {
+    const calls: unknown[][] = [];
+    const sink = capturingSink();
+    let decrypts = 0;
+    const spied: Encryptor = {
+      encrypt: (plaintext, context) => encryptor.encrypt(plaintext, context),
+      encryptToString: (plaintext, context) => encryptor.encryptToString(plaintext, context),
+      decrypt: (envelope, context) => encryptor.decrypt(envelope, context),
+      decryptToString: (envelope, context) => {
+        decrypts++;
+        return encryptor.decryptToString(envelope, context);
+      },
+      clearCache: () => encryptor.clearCache(),
+    };
+    let refuse = false;
+    const apiKeys = service({
+      audit: sink,
+      encryptor: spied,
+      assertCanGrant: (...args) => {
+        calls.push(args);
+        if (refuse) throw new Error('the actor holds less than the key');
+      },
+    });
+    const actor = { id: 'mgr-3', role: 'manager' };
+    const secret = value();
+    const record = await apiKeys.addApiKey(`u-${randomUUID()}`, 'openai', 'k', secret, { role: 'admin', permissions: { reports: ['read'] } });
+    const held = { role: 'admin', permissions: { reports: ['read'] } };
+
+    refuse = true;
+    const row = await rowOf(record.id);
+    await expect(apiKeys.revealApiKey(record.id, { actor, reason: 'take it over' })).rejects.toMatchObject({ code: 'ERR_PRIVILEGE_ESCALATION' });
+    await expect(apiKeys.revokeApiKey(record.id, { actor, reason: 'disable it' })).rejects.toMatchObject({ code: 'ERR_PRIVILEGE_ESCALATION' });
+    expect(decrypts).toBe(0);
+    expect(await rowOf(record.id)).toEqual(row);
+    expect((await apiKeys.verifyApiKey(secret)).ok).toBe(true);
+    expect(calls).toEqual([[actor, held, held], [actor, held, held]]);
+    for (const call of calls) expect(call[0]).toBe(actor);
+    expect(sink.events.filter((e) => e.type === 'authz_escalation_denied').map((e) => e.action)).toEqual(['reveal', 'revoke']);
+
+    refuse = false;
+    expect(await apiKeys.revealApiKey(record.id, { actor })).toBe(secret);
+    expect(decrypts).toBe(1);
+    expect(await apiKeys.revokeApiKey(record.id, { actor })).toMatchObject({ revokedAt: clock.now() });
+    // Without an actor the call is the system's: no check.
+    const before = calls.length;
+    const other = await apiKeys.addApiKey(`u-${randomUUID()}`, 'openai', 'k', value(), { role: 'admin' });
+    await apiKeys.revealApiKey(other.id);
+    await apiKeys.revokeApiKey(other.id);
+    expect(calls).toHaveLength(before);
+    await apiKeys.close();
+  });
+
+  it('with the permission evaluator, a manager can neither reveal nor revoke an admin key, but can its own level', async () => {
+    const evaluator = createPermissionEvaluator({ logger: silentLogger });
+    const apiKeys = service({ assertCanGrant: evaluator.assertCanGrant });
+    const manager = { id: 'mgr-4', role: 'manager' };
+    const admin = { id: 'root', role: 'admin' };
+    const user = `u-${randomUUID()}`;
+    const adminKey = await apiKeys.issueApiKey(user, 'agentflow', 'k', { actor: admin, role: 'admin', recoverable: true });
+    await expect(apiKeys.revealApiKey(adminKey.record.id, { actor: manager })).rejects.toMatchObject({ code: 'ERR_PRIVILEGE_ESCALATION' });
+    await expect(apiKeys.revokeApiKey(adminKey.record.id, { actor: manager })).rejects.toMatchObject({ code: 'ERR_PRIVILEGE_ESCALATION' });
+    expect(await apiKeys.getApiKey(adminKey.record.id)).toMatchObject({ revokedAt: null, recoverable: true });
+    expect(await apiKeys.revealApiKey(adminKey.record.id, { actor: admin })).toBe(adminKey.key);
+    const userKey = await apiKeys.issueApiKey(user, 'agentflow', 'k', { actor: manager, role: 'user', recoverable: true });
+    expect(await apiKeys.revealApiKey(userKey.record.id, { actor: manager })).toBe(userKey.key);
+    expect(await apiKeys.revokeApiKey(userKey.record.id, { actor: manager })).toMatchObject({ revokedAt: clock.now() });
+    expect(await apiKeys.revokeApiKey(adminKey.record.id, { actor: admin })).toMatchObject({ revokedAt: clock.now() });
+    await apiKeys.close();
+  });
+
+  it('every write moves updated_at forward, also twice in one millisecond or with a clock that went back', async () => {
+    const apiKeys = service();
+    const { record } = await apiKeys.issueApiKey(`u-${randomUUID()}`, 'agentflow', 'k');
+    const first = await apiKeys.updateApiKey(record.id, { label: 'a' });
+    const second = await apiKeys.updateApiKey(record.id, { label: 'a' });
+    expect([first.updatedAt, second.updatedAt]).toEqual([record.updatedAt + 1, record.updatedAt + 2]);
+    const behind = service({ clock: () => clock.now() - 1000 });
+    const third = await behind.updateApiKey(record.id, { label: 'b' });
+    expect(third.updatedAt).toBe(second.updatedAt + 1);
+    const rotated = await behind.rotateApiKey(record.id);
+    expect(rotated.previous.updatedAt).toBe(third.updatedAt + 1);
+    const revoked = await apiKeys.revokeApiKey(rotated.previous.id);
+    expect(revoked.updatedAt).toBe(rotated.previous.updatedAt + 1);
+    await Promise.all([apiKeys.close(), behind.close()]);
+  });
+
+  it('updateApiKey refuses, writing nothing, when the key changed between its read and its write', async () => {
+    const other = await get().openAnother();
+    // Another instance with the same clock: its write lands in the very millisecond of the snapshot.
+    const b = service({ db: other.db });
+    let between = async () => {};
+    const { db, arm } = interfering(get().db, () => between());
+    const evaluator = createPermissionEvaluator({ logger: silentLogger });
+    const a = service({ db, assertCanGrant: evaluator.assertCanGrant });
+    const manager = { id: 'mgr-5', role: 'manager' };
+    const { record } = await b.issueApiKey(`u-${randomUUID()}`, 'agentflow', 'k', { role: 'user' });
+
+    // The manager's check passes against the snapshot (a user key); meanwhile an admin raises the key to admin.
+    between = async () => void (await b.updateApiKey(record.id, { role: 'admin' }, { actor: { id: 'root', role: 'admin' } }));
+    arm();
+    const error = await a.updateApiKey(record.id, { permissions: { reports: ['read'] } }, { actor: manager }).then(() => undefined, (e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ERR_API_KEY_INVALID_STATE', details: { reason: 'concurrent_update' } });
+    const raised = await rowOf(record.id);
+    expect(raised).toMatchObject({ role: 'admin', permissions: null });
+    // Read again, the manager's check now sees the admin key and refuses.
+    await expect(a.updateApiKey(record.id, { permissions: { reports: ['read'] } }, { actor: manager })).rejects.toMatchObject({ code: 'ERR_PRIVILEGE_ESCALATION' });
+
+    // Revoked in between: the state, not a conflict.
+    between = async () => void (await b.revokeApiKey(record.id));
+    arm();
+    await expect(a.updateApiKey(record.id, { label: 'late' })).rejects.toMatchObject({ code: 'ERR_API_KEY_INVALID_STATE', details: { state: 'revoked' } });
+    expect(await a.getApiKey(record.id)).toMatchObject({ label: null, revokedAt: clock.now() });
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('rotateApiKey refuses, writing neither the successor nor the old key, when the key changed between its read and its write', async () => {
+    const other = await get().openAnother();
+    const b = service({ db: other.db });
+    let between = async () => {};
+    const { db, arm } = interfering(get().db, () => between());
+    const a = service({ db });
+    const { record } = await b.issueApiKey(`u-${randomUUID()}`, 'agentflow', 'k', { role: 'admin' });
+
+    // Demoted in the same millisecond as the snapshot: a successor copied from it would be an admin key again.
+    between = async () => void (await b.updateApiKey(record.id, { role: 'readonly' }));
+    arm();
+    const error = await a.rotateApiKey(record.id).then(() => undefined, (e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ERR_API_KEY_INVALID_STATE', details: { reason: 'concurrent_update' } });
+    expect(await rowOf(record.id)).toMatchObject({ role: 'readonly', rotation_status: 'active', rotated_at: null });
+    const successors = () => get().db.selectFrom('api_keys').select(['id', 'role']).where('previous_key_id', '=', record.id).execute();
+    expect(await successors()).toEqual([]);
+
+    // Retried, the successor copies what the key holds now.
+    const rotated = await a.rotateApiKey(record.id);
+    expect(rotated.record.role).toBe('readonly');
+    expect(await successors()).toEqual([{ id: rotated.record.id, role: 'readonly' }]);
+
+    // Rotated or revoked in between: the state, not a conflict.
+    between = async () => void (await b.rotateApiKey(rotated.record.id));
+    arm();
+    await expect(a.rotateApiKey(rotated.record.id)).rejects.toMatchObject({ code: 'ERR_API_KEY_INVALID_STATE', details: { state: 'rotated' } });
+    const { record: third } = await b.issueApiKey(`u-${randomUUID()}`, 'agentflow', 'k');
+    between = async () => void (await b.revokeApiKey(third.id));
+    arm();
+    await expect(a.rotateApiKey(third.id)).rejects.toMatchObject({ code: 'ERR_API_KEY_INVALID_STATE', details: { state: 'revoked' } });
+    expect(await get().db.selectFrom('api_keys').select('id').where('previous_key_id', 'in', [rotated.record.id, third.id]).execute()).toHaveLength(1);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('revokeApiKey checks the key as it writes it: raised in between, it is read, checked and refused', async () => {
+    const other = await get().openAnother();
+    let between = async () => {};
+    const { db, arm } = interfering(get().db, () => between());
+    const evaluator = createPermissionEvaluator({ logger: silentLogger });
+    const apiKeys = service({ db, assertCanGrant: evaluator.assertCanGrant });
+    const manager = { id: 'mgr-6', role: 'manager' };
+    const { record, key } = await apiKeys.issueApiKey(`u-${randomUUID()}`, 'agentflow', 'k', { role: 'user' });
+
+    // Raised to admin directly in the table, after the manager's check passed on a user key.
+    between = async () => void (await other.db.updateTable('api_keys').set({ role: 'admin', updated_at: record.updatedAt + 1 }).where('id', '=', record.id).execute());
+    arm();
+    await expect(apiKeys.revokeApiKey(record.id, { actor: manager })).rejects.toMatchObject({ code: 'ERR_PRIVILEGE_ESCALATION' });
+    expect(await rowOf(record.id)).toMatchObject({ role: 'admin', revoked_at: null });
+    expect((await apiKeys.verifyApiKey(key)).ok).toBe(true);
+
+    // A change that does not matter to the check (a label) is read again and the revocation goes through.
+    const admin = { id: 'root', role: 'admin' };
+    const label = createApiKeyService({ db: other.db, tables, encryptor, lookupKey, clock: clock.now, logger: silentLogger });
+    between = async () => void (await label.updateApiKey(record.id, { label: 'renamed' }));
+    arm();
+    expect(await apiKeys.revokeApiKey(record.id, { actor: admin, reason: 'leaked' })).toMatchObject({ label: 'renamed', revokedAt: clock.now(), revokedReason: 'leaked' });
+
+    // A key that keeps changing: a conflict after a few attempts, and nothing written.
+    const { record: busy } = await apiKeys.issueApiKey(`u-${randomUUID()}`, 'agentflow', 'k');
+    let n = 0;
+    between = async () => void (await label.updateApiKey(busy.id, { label: `l${n++}` }));
+    arm(100);
+    await expect(apiKeys.revokeApiKey(busy.id, { actor: admin })).rejects.toMatchObject({ code: 'ERR_API_KEY_INVALID_STATE', details: { reason: 'concurrent_update' } });
+    expect(await rowOf(busy.id)).toMatchObject({ revoked_at: null });
+    arm(0);
+
+    // Revoked by another instance in between: the revocation stands, as on a second call.
+    const { record: twice } = await apiKeys.issueApiKey(`u-${randomUUID()}`, 'agentflow', 'k');
+    between = async () => void (await label.revokeApiKey(twice.id, { reason: 'first' }));
+    arm();
+    expect(await apiKeys.revokeApiKey(twice.id, { reason: 'second' })).toMatchObject({ revokedReason: 'first' });
+    await Promise.all([apiKeys.close(), label.close()]);
+  });
+
+  it('the audit row names a database failure ERR_STORAGE_FAILURE and anything not a library error unexpected_error', async () => {
+    const sink = capturingSink();
+    const broken: Encryptor = {
+      encrypt: () => Promise.reject(new TypeError('a bug in the host encryptor')),
+      encryptToString: () => Promise.reject(new TypeError('unused')),
+      decrypt: (envelope, context) => encryptor.decrypt(envelope, context),
+      decryptToString: (envelope, context) => encryptor.decryptToString(envelope, context),
+      clearCache: () => undefined,
+    };
+    const apiKeys = service({ audit: sink, encryptor: broken });
+    await expect(apiKeys.addApiKey(`u-${randomUUID()}`, 'openai', 'k', value())).rejects.toBeInstanceOf(TypeError);
+    expect(sink.events.at(-1)).toMatchObject({ type: 'authn_token_created', outcome: 'failure', severity: 'error', metadata: { errorCode: 'unexpected_error' } });
+
+    const failing: KyselyPlugin = {
+      transformQuery: ({ node }) => node,
+      transformResult: () => Promise.reject(new Error('connection reset')),
+    };
+    const down = service({ audit: sink, db: get().db.withPlugin(failing) });
+    await expect(down.getApiKey(randomUUID())).rejects.toMatchObject({ code: 'ERR_STORAGE_FAILURE' });
+    expect(sink.events.at(-1)).toMatchObject({ type: 'authn_token_read', outcome: 'failure', severity: 'error', metadata: { errorCode: 'ERR_STORAGE_FAILURE' } });
+    await expect(apiKeys.getApiKey(randomUUID())).rejects.toMatchObject({ code: 'ERR_API_KEY_NOT_FOUND' });
+    expect(sink.events.at(-1)).toMatchObject({ severity: 'warning', metadata: { errorCode: 'ERR_API_KEY_NOT_FOUND' } });
+    await Promise.all([apiKeys.close(), down.close()]);
   });
 
   it('refuses invalid options once, at creation', () => {
