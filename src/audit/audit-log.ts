@@ -8,6 +8,7 @@ import type { SecurityDatabase } from '../storage/schema.js';
 import { DEFAULT_TABLE_NAMES, type TableNames } from '../storage/table-names.js';
 import { countAuditEvents, queryAuditLog, type AuditCount, type AuditCountQuery, type AuditQuery, type AuditQueryResult } from './audit-query.js';
 import type { AuditEventInput, AuditSink } from './events.js';
+import { createDropTally } from './drop-tally.js';
 import { DEFAULT_WRITE_LIMITS, writeAuditRows } from './kysely-audit-store.js';
 import { sanitizeEvent, type AuditRow, type InvalidField } from './sanitize.js';
 
@@ -26,10 +27,12 @@ export interface AuditWriteFailure {
   readonly errorCode?: string;
   /** Events held in memory for the next attempt. */
   readonly pendingEvents: number;
-  /** Of those, warning, error and critical events (never dropped). */
+  /** Of those, warning, error and critical events (warning kept up to `maxRetainedEvents`, error and critical always). */
   readonly pendingWarningOrAbove: number;
-  /** Info events dropped so far and not yet reported in the log. */
+  /** Info events dropped and not yet reported in the log (their `sys_audit_events_dropped` row is unwritten). */
   readonly droppedEvents: number;
+  /** Warning events not kept at `maxRetainedEvents` and not yet reported in the log. */
+  readonly droppedWarnings: number;
   /** Consecutive failed attempts, from 1. */
   readonly attempt: number;
   /** Delay before the next attempt; absent once the log is closed (no more attempts). */
@@ -40,8 +43,13 @@ export interface AuditWriteFailure {
 export interface AuditLogStats {
   /** Events written to the database. */
   readonly written: number;
-  /** Info events dropped (buffer full, or recorded after close). */
+  /** Info events dropped (buffer full, or `maxRetainedEvents` reached), and events of any severity recorded after close. */
   readonly dropped: number;
+  /**
+   * Warning events not kept because `maxRetainedEvents` events were held. Each is counted per event
+   * type and reported in the log by an error-level `sys_audit_events_dropped` event.
+   */
+  readonly droppedWarnings: number;
   /** Events refused by `record` (bad type, severity, outcome or actor) and not written. */
   readonly invalid: number;
   /** Events waiting or being written. */
@@ -63,11 +71,25 @@ export interface AuditLogOptions {
   readonly flushIntervalMs?: number;
   /**
    * Events waiting to be written (not counting a write in progress). Beyond it, info events are
-   * dropped and counted; warning and above are always kept. @default 10000
+   * dropped, counted and reported; warning and above are kept (up to `maxRetainedEvents`). @default 10000
    */
   readonly maxBufferedEvents?: number;
-  /** Events held in memory beyond which one error is logged (warning and above still kept). @default 100000 */
-  readonly memoryWarningEvents?: number;
+  /**
+   * The hard cap on events held in memory: waiting, being written, or kept for a retry while the
+   * database is down. At least `maxBufferedEvents`. Below it no warning, error or critical event is
+   * dropped. Once it is reached, one error is logged and:
+   * - error and critical events are still always kept (rare, raised by the library itself);
+   * - warning events are not kept but counted per event type, and the next write carries an
+   *   error-level `sys_audit_events_dropped` event with the counts
+   *   (`{ droppedSeverity: 'warning', droppedEvents: total, <event type>: count, … }`);
+   * - info events are dropped and counted as beyond `maxBufferedEvents`.
+   *
+   * So a flood of warning events (refused API keys during a database outage) cannot grow memory
+   * without bound, and what was not kept is still on record by type and count.
+   * About 0.4 KiB per event with short fields, up to about 5 KiB with full metadata.
+   * @default 100000, or twice `maxBufferedEvents` when that is larger
+   */
+  readonly maxRetainedEvents?: number;
   /** Exponential backoff between failed writes. @default { initialDelayMs: 100, maxDelayMs: 30000 } */
   readonly retry?: { readonly initialDelayMs?: number; readonly maxDelayMs?: number };
   /** @default Date.now */
@@ -84,13 +106,14 @@ export interface AuditLogOptions {
 export interface AuditLog extends AuditSink {
   /**
    * Queues one event: synchronous, O(1), never throws, never waits on the database. An invalid
-   * event is counted and not written; an info event beyond `maxBufferedEvents` is dropped and counted.
+   * event is counted and not written; an info event beyond `maxBufferedEvents`, or a warning or info
+   * event once `maxRetainedEvents` are held, is dropped and counted per type.
    */
   record(event: AuditEventInput): void;
   /**
    * Writes every event recorded before the call.
    * @throws ERR_AUDIT_WRITE_FAILED when the database refuses the write; warning and above stay
-   *   buffered and are retried with backoff
+   *   buffered (warning up to `maxRetainedEvents`) and are retried with backoff
    */
   flush(): Promise<void>;
   /** Stops the timers and makes a last write; what cannot be written is reported, not thrown. Idempotent. */
@@ -101,6 +124,9 @@ export interface AuditLog extends AuditSink {
   /** {@link countAuditEvents} on this log's database and table. @throws ERR_INVALID_INPUT */
   count(query: AuditCountQuery): Promise<AuditCount[]>;
 }
+
+const DEFAULT_MAX_BUFFERED = 10_000;
+const DEFAULT_MAX_RETAINED = 100_000;
 
 const ms = (max: number) => z.number().int().min(1).max(max);
 const optionsSchema = z
@@ -113,7 +139,7 @@ const optionsSchema = z
     batchSize: ms(2000).optional(),
     flushIntervalMs: ms(3_600_000).optional(),
     maxBufferedEvents: ms(10_000_000).optional(),
-    memoryWarningEvents: ms(100_000_000).optional(),
+    maxRetainedEvents: ms(100_000_000).optional(),
     retry: z.object({ initialDelayMs: ms(3_600_000), maxDelayMs: ms(3_600_000) }).partial().strict().optional(),
     clock: z.custom<Clock>((v) => typeof v === 'function').optional(),
     logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null).optional(),
@@ -122,7 +148,11 @@ const optionsSchema = z
       .custom<AuditTimers>((v) => typeof v === 'object' && v !== null && typeof (v as AuditTimers).setTimeout === 'function' && typeof (v as AuditTimers).clearTimeout === 'function')
       .optional(),
   })
-  .strict();
+  .strict()
+  .refine((o) => o.maxRetainedEvents === undefined || o.maxRetainedEvents >= (o.maxBufferedEvents ?? DEFAULT_MAX_BUFFERED), {
+    path: ['maxRetainedEvents'],
+    message: 'at least maxBufferedEvents',
+  });
 
 const nodeTimers: AuditTimers = {
   setTimeout: (callback, delay) => {
@@ -141,11 +171,16 @@ const ignore = (): void => {};
  * request path in multi-row inserts, when `batchSize` events are waiting, after `flushIntervalMs`,
  * on `flush()` and on `close()`, one write at a time.
  *
- * Invariant: warning, error and critical events are never dropped. When the database is
- * unavailable they stay in memory and are retried with exponential backoff; each failure is logged
- * as an error, reported to `onWriteFailure`, and a critical `sys_audit_write_fail` event is queued so
- * the outage itself lands in the log. Only info events are dropped (buffer full), counted, and reported
- * by a `sys_audit_events_dropped` warning event with the count.
+ * Invariant: error and critical events are never dropped, and warning events are never dropped
+ * while fewer than `maxRetainedEvents` events are held in memory. When the database is unavailable
+ * events stay in memory and are retried with exponential backoff; each failure is logged as an error,
+ * reported to `onWriteFailure`, and a critical `sys_audit_write_fail` event is queued so the outage
+ * itself lands in the log.
+ *
+ * Invariant: memory is bounded. Info events are dropped beyond `maxBufferedEvents`; at
+ * `maxRetainedEvents` warning events are dropped too (error and critical still kept). No drop is
+ * silent: each is counted per event type and reported by a `sys_audit_events_dropped` event, a
+ * warning for info drops and an error for warning drops, with `droppedEvents` and per-type counts.
  *
  * Invariant: no key value, plaintext or data key reaches a row, an error or a log line: metadata
  * under a sensitive key name is redacted, and errors and logs carry driver error names and codes,
@@ -157,7 +192,8 @@ const ignore = (): void => {};
  *   actor: { type: 'user', id: 'u_42' }, sourceIp: req.ip, requestId: req.id, metadata: { reason: 'bad_password' } })
  * process.on('SIGTERM', () => void audit.close())
  *
- * @throws ERR_INVALID_OPTIONS for options out of bounds (`batchSize` 1–2000, positive delays)
+ * @throws ERR_INVALID_OPTIONS for options out of bounds (`batchSize` 1–2000, positive delays,
+ *   `maxRetainedEvents` below `maxBufferedEvents`)
  */
 export function createAuditLog(options: AuditLogOptions): AuditLog {
   const opts = parseOptions(optionsSchema, options, 'createAuditLog');
@@ -165,8 +201,8 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
   const tables = opts.tables ?? DEFAULT_TABLE_NAMES;
   const batchSize = opts.batchSize ?? 200;
   const flushIntervalMs = opts.flushIntervalMs ?? 1000;
-  const maxBuffered = opts.maxBufferedEvents ?? 10_000;
-  const memoryWarningEvents = opts.memoryWarningEvents ?? Math.max(100_000, 2 * maxBuffered);
+  const maxBuffered = opts.maxBufferedEvents ?? DEFAULT_MAX_BUFFERED;
+  const maxRetained = opts.maxRetainedEvents ?? Math.max(DEFAULT_MAX_RETAINED, 2 * maxBuffered);
   const initialDelayMs = opts.retry?.initialDelayMs ?? 100;
   const maxDelayMs = Math.max(initialDelayMs, opts.retry?.maxDelayMs ?? 30_000);
   const clock = opts.clock ?? systemClock;
@@ -185,20 +221,22 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
   let inFlight = 0;
   let written = 0;
   let dropped = 0;
+  let droppedWarnings = 0;
   let invalid = 0;
   let failures = 0;
   let consecutiveFailures = 0;
-  let droppedUnreported = 0;
   let invalidUnreported = 0;
   const invalidFields = new Set<InvalidField>();
-  // The unwritten `sys_audit_events_dropped` row, kept so later drops add to its count.
-  let dropReport: { row: AuditRow; count: number } | undefined;
+  // Drops not yet in the log, per type, each with its unwritten `sys_audit_events_dropped` row,
+  // kept so later drops add to its counts.
+  const infoDrops = createDropTally('info', (metadata) => ({ ...systemRow('sys_audit_events_dropped', 'warning', {}), metadata }));
+  const warningDrops = createDropTally('warning', (metadata) => ({ ...systemRow('sys_audit_events_dropped', 'error', {}), metadata }));
   let intervalTimer: { handle: unknown } | undefined;
   let retryTimer: { handle: unknown } | undefined;
   let running: Promise<void> | undefined;
   let queued: Promise<void> | undefined;
   let closing: Promise<void> | undefined;
-  let memoryWarned = false;
+  let capLogged = false;
   let recordedAfterClose = false;
 
   function record(event: AuditEventInput): void {
@@ -224,13 +262,24 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
       }
       return;
     }
-    if (row.severity === 'info' && buffer.length >= maxBuffered) {
+    // Held in memory: waiting, being written, or kept for a retry.
+    const held = buffer.length + inFlight;
+    if (held >= maxRetained) {
+      logCapReached();
+      if (row.severity === 'warning') {
+        droppedWarnings++;
+        warningDrops.add(row.event_type);
+        // Events are held, so a write is running or scheduled: the report goes with it (see afterPass).
+        return;
+      }
+    }
+    if (row.severity === 'info' && (buffer.length >= maxBuffered || held >= maxRetained)) {
       dropped++;
-      droppedUnreported++;
+      infoDrops.add(row.event_type);
       return;
     }
     buffer.push(row);
-    if (buffer.length >= memoryWarningEvents) warnMemory();
+    if (held + 1 >= maxRetained) logCapReached();
     if (retryTimer !== undefined) return; // the retry timer owns the next attempt
     if (buffer.length >= batchSize) {
       if (running === undefined) writeInBackground();
@@ -262,22 +311,21 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
   function afterPass(): void {
     if (closing !== undefined || queued !== undefined || retryTimer !== undefined) return;
     if (buffer.length >= batchSize) writeInBackground();
-    else if (buffer.length > 0) armInterval();
+    else if (buffer.length > 0 || unreportedDrops()) armInterval();
+  }
+
+  /** Drops counted since the last write began, whose report is not queued yet. */
+  function unreportedDrops(): boolean {
+    return infoDrops.hasNew() || warningDrops.hasNew();
   }
 
   async function runPass(): Promise<void> {
     disarm();
     reportInvalid();
-    if (droppedUnreported > 0) {
-      if (dropReport === undefined) {
-        dropReport = { row: systemRow('sys_audit_events_dropped', 'warning', { droppedEvents: droppedUnreported }), count: droppedUnreported };
-        buffer.push(dropReport.row);
-      } else {
-        // Not in flight (one write at a time): safe to update before this write takes it.
-        dropReport.count += droppedUnreported;
-        dropReport.row.metadata = JSON.stringify({ droppedEvents: dropReport.count });
-      }
-      droppedUnreported = 0;
+    // Not in flight (one write at a time): an unwritten report row is safe to update here.
+    for (const tally of [infoDrops, warningDrops]) {
+      const report = tally.report();
+      if (report !== undefined) buffer.push(report);
     }
     const rows = buffer;
     buffer = [];
@@ -290,28 +338,34 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
     if (result.reduced > 0) {
       logger.warn({ reducedEvents: result.reduced }, 'audit events the database refused were written in a reduced form (ASCII, no metadata)');
     }
-    if (dropReport !== undefined && rows.indexOf(dropReport.row, result.written) === -1) dropReport = undefined;
+    infoDrops.settle(rows, result.written);
+    warningDrops.settle(rows, result.written);
     if (result.written === rows.length) {
       if (consecutiveFailures > 0) logger.info({ failedAttempts: consecutiveFailures }, 'audit log writes again');
       consecutiveFailures = 0;
-      if (buffer.length < memoryWarningEvents / 2) memoryWarned = false;
+      // Logged again only after memory has come well down, not on every write under a steady flood.
+      if (buffer.length < maxRetained / 2) capLogged = false;
       return;
     }
     throw keepAfterFailure(rows.slice(result.written), result.error);
   }
 
-  /** Puts back what a failed write left: every warning and above, info events while room remains. */
+  /**
+   * Puts back what a failed write left: every warning and above, info events while the buffer has
+   * room. This never adds to what is held (the rows were held while being written), so the cap holds.
+   */
   function keepAfterFailure(unwritten: AuditRow[], error: unknown): SecurityError {
     failures++;
     consecutiveFailures++;
     const kept: AuditRow[] = [];
-    let lost = 0;
     for (const row of unwritten) {
-      if (row.severity !== 'info' || kept.length + buffer.length < maxBuffered) kept.push(row);
-      else lost++;
+      if (row.severity !== 'info' || kept.length + buffer.length < maxBuffered) {
+        kept.push(row);
+      } else {
+        dropped++;
+        infoDrops.add(row.event_type);
+      }
     }
-    dropped += lost;
-    droppedUnreported += lost;
     buffer = kept.concat(buffer);
     const { errorName, errorCode } = describeError(error);
     if (consecutiveFailures === 1) {
@@ -325,7 +379,8 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
       ...(errorCode === undefined ? {} : { errorCode }),
       pendingEvents: buffer.length,
       pendingWarningOrAbove,
-      droppedEvents: droppedUnreported,
+      droppedEvents: infoDrops.unwritten(),
+      droppedWarnings: warningDrops.unwritten(),
       attempt: consecutiveFailures,
       ...(retryInMs === undefined ? {} : { retryInMs }),
     };
@@ -338,7 +393,7 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
       }
     }
     if (retryInMs !== undefined) armRetry(retryInMs);
-    if (buffer.length >= memoryWarningEvents) warnMemory();
+    if (buffer.length >= maxRetained) logCapReached();
     return new SecurityError('ERR_AUDIT_WRITE_FAILED', 'the audit log could not be written', {
       // The driver's error is kept for the operator; rows are redacted before they reach it.
       cause: error,
@@ -346,7 +401,7 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
     });
   }
 
-  function systemRow(type: 'sys_audit_events_dropped' | 'sys_audit_write_fail', severity: 'warning' | 'critical', metadata: Record<string, string | number | null>): AuditRow {
+  function systemRow(type: 'sys_audit_events_dropped' | 'sys_audit_write_fail', severity: 'warning' | 'error' | 'critical', metadata: Record<string, string | number | null>): AuditRow {
     return sanitizeEvent({ type, severity, outcome: 'failure', actor: { type: 'system' }, metadata }, clock()) as AuditRow;
   }
 
@@ -357,12 +412,12 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
     invalidFields.clear();
   }
 
-  function warnMemory(): void {
-    if (memoryWarned) return;
-    memoryWarned = true;
+  function logCapReached(): void {
+    if (capLogged) return;
+    capLogged = true;
     logger.error(
-      { code: 'ERR_AUDIT_WRITE_FAILED', pendingEvents: buffer.length, memoryWarningEvents },
-      'audit events held in memory passed the warning level; warning and above are never dropped, so memory grows until the database is back',
+      { code: 'ERR_AUDIT_WRITE_FAILED', pendingEvents: buffer.length + inFlight, maxRetainedEvents: maxRetained, retrying: consecutiveFailures > 0 },
+      'audit events held in memory reached maxRetainedEvents; further warning events are counted per type, not kept, until the backlog is written (error and critical still kept)',
     );
   }
 
@@ -372,7 +427,7 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
       handle: timers.setTimeout(() => {
         intervalTimer = undefined;
         reportInvalid();
-        if (buffer.length > 0 && retryTimer === undefined) writeInBackground();
+        if ((buffer.length > 0 || unreportedDrops()) && retryTimer === undefined) writeInBackground();
       }, flushIntervalMs),
     };
   }
@@ -407,7 +462,7 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
       })();
       return closing;
     },
-    stats: () => ({ written, dropped, invalid, pending: buffer.length + inFlight, failures, retrying: consecutiveFailures > 0 }),
+    stats: () => ({ written, dropped, droppedWarnings, invalid, pending: buffer.length + inFlight, failures, retrying: consecutiveFailures > 0 }),
     query: (query) => queryAuditLog(db, tables, query),
     count: (query) => countAuditEvents(db, tables, query),
   };

@@ -252,19 +252,155 @@ describeEachDatabase('audit log writer', (get) => {
     await log.close();
   });
 
-  it('logs once when warning and above held in memory pass memoryWarningEvents, and drops none of them', async () => {
+  it('error and critical events are kept beyond maxRetainedEvents, and reaching it is logged once', async () => {
     const { logger, lines } = capturingLogger();
-    const { db, tables, log } = await open({ logger, maxBufferedEvents: 5, memoryWarningEvents: 20 });
+    const { db, tables, log } = await open({ logger, maxBufferedEvents: 5, maxRetainedEvents: 20 });
     await db.schema.dropTable(tables.auditLogs).execute();
     for (let i = 0; i < 50; i++) log.record(event(i, 'error'));
     await expect(log.flush()).rejects.toMatchObject({ code: 'ERR_AUDIT_WRITE_FAILED' });
-    for (let i = 50; i < 60; i++) log.record(event(i, 'error'));
-    expect(lines.filter((l) => l.msg.startsWith('audit events held in memory'))).toHaveLength(1);
-    expect(log.stats()).toMatchObject({ pending: 61, dropped: 0 });
+    for (let i = 50; i < 60; i++) log.record(event(i, 'critical'));
+    expect(lines.filter((l) => l.msg.startsWith('audit events held in memory reached maxRetainedEvents'))).toHaveLength(1);
+    expect(log.stats()).toMatchObject({ pending: 61, dropped: 0, droppedWarnings: 0 });
     await dropSecurityTables(db, tables);
     await migrateSecurityDatabase(db, tables);
     await log.flush();
-    expect((await rowsOf(db, tables)).filter((r) => r.severity === 'error')).toHaveLength(60);
+    const logins = (await rowsOf(db, tables)).filter((r) => r.event_type === 'authn_login_fail');
+    expect(logins.filter((r) => r.severity === 'error')).toHaveLength(50);
+    expect(logins.filter((r) => r.severity === 'critical')).toHaveLength(10);
+    await log.close();
+  });
+
+  it('a flood of warning events during an outage stays within maxRetainedEvents; what is not kept is reported per type, error and critical all written', async () => {
+    const cap = 50;
+    const failures: AuditWriteFailure[] = [];
+    const { logger, lines } = capturingLogger();
+    const { db, tables, log, clock } = await open({
+      batchSize: 20,
+      maxBufferedEvents: 20,
+      maxRetainedEvents: cap,
+      retry: { initialDelayMs: 100, maxDelayMs: 100 },
+      onWriteFailure: (f) => failures.push(f),
+      logger,
+    });
+    await db.schema.dropTable(tables.auditLogs).execute();
+
+    // What verifyApiKey records for a malformed key: no database needed, so it keeps coming.
+    const keyFail = (i: number): AuditEventInput => ({
+      type: 'authn_api_key_fail',
+      severity: 'warning',
+      outcome: 'failure',
+      sourceIp: '198.51.100.9',
+      resource: 'api_keys',
+      action: 'verify',
+      requestId: `k-${i}`,
+      metadata: { reason: 'malformed' },
+    });
+    const denied = (i: number): AuditEventInput => ({ type: 'authz_fail', severity: 'warning', outcome: 'failure', actor: { type: 'user', id: `u_${i}` } });
+    const recorded = new Map<string, number>();
+    let maxPending = 0;
+    const record = (e: AuditEventInput) => {
+      log.record(e);
+      recorded.set(`${e.type}/${e.severity}`, (recorded.get(`${e.type}/${e.severity}`) ?? 0) + 1);
+      maxPending = Math.max(maxPending, log.stats().pending);
+    };
+
+    for (let i = 0; i < 30; i++) record(keyFail(i));
+    await expect(log.flush()).rejects.toMatchObject({ code: 'ERR_AUDIT_WRITE_FAILED' });
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 2000; i++) record(keyFail(1000 + round * 2000 + i));
+      for (let i = 0; i < 300; i++) record(denied(i));
+      clock.fire();
+      await vi.waitFor(() => expect(failures).toHaveLength(round + 2));
+    }
+    // The cap, plus sys_audit_write_fail and the unwritten drop report.
+    expect(maxPending).toBeLessThanOrEqual(cap + 3);
+    expect(log.stats().pending).toBeLessThanOrEqual(cap + 3);
+
+    // At the cap, error and critical events are still kept, every one.
+    const before = log.stats().pending;
+    for (let i = 0; i < 15; i++) record(event(i, 'error'));
+    for (let i = 0; i < 5; i++) record({ type: 'crypto_decrypt_fail', severity: 'critical', outcome: 'failure' });
+    expect(log.stats().pending).toBe(before + 20);
+
+    const lost = log.stats().droppedWarnings;
+    expect(lost).toBeGreaterThan(6000);
+    expect(log.stats().dropped).toBe(0);
+    expect(failures.at(-1)).toMatchObject({ droppedWarnings: lost, droppedEvents: 0 });
+    expect(lines.filter((l) => l.msg.startsWith('audit events held in memory reached maxRetainedEvents'))).toHaveLength(1);
+
+    await dropSecurityTables(db, tables);
+    const { error: migrationError } = await migrateSecurityDatabase(db, tables);
+    expect(migrationError).toBeUndefined();
+    clock.fire();
+    await vi.waitFor(() => expect(log.stats().retrying).toBe(false));
+    await log.flush();
+
+    const rows = await rowsOf(db, tables);
+    const count = (type: string, severity: string) => rows.filter((r) => r.event_type === type && r.severity === severity).length;
+    expect(count('authn_login_fail', 'error')).toBe(15);
+    expect(count('crypto_decrypt_fail', 'critical')).toBe(5);
+    expect(count('sys_audit_write_fail', 'critical')).toBe(1);
+
+    // One summary for the outage, with the count of every type that was not kept.
+    const reports = rows.filter((r) => r.event_type === 'sys_audit_events_dropped');
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatchObject({ severity: 'error', outcome: 'failure', actor_type: 'system' });
+    const keyFailsLost = recorded.get('authn_api_key_fail/warning')! - count('authn_api_key_fail', 'warning');
+    const deniedLost = recorded.get('authz_fail/warning')! - count('authz_fail', 'warning');
+    expect(keyFailsLost).toBeGreaterThan(0);
+    expect(deniedLost).toBeGreaterThan(0);
+    // The type names match the sensitive-key pattern (api_key) and are still counted, not redacted.
+    expect(JSON.parse(reports[0]!.metadata!)).toEqual({
+      droppedSeverity: 'warning',
+      droppedEvents: lost,
+      authn_api_key_fail: keyFailsLost,
+      authz_fail: deniedLost,
+    });
+    expect(keyFailsLost + deniedLost).toBe(lost);
+    expect(log.stats()).toMatchObject({ pending: 0, droppedWarnings: lost, written: rows.length });
+    await log.close();
+  });
+
+  it('below maxRetainedEvents an outage loses no warning or above; info drops are reported per type', async () => {
+    const { logger, lines } = capturingLogger();
+    const { db, tables, log, clock } = await open({ batchSize: 20, maxBufferedEvents: 20, maxRetainedEvents: 1000, logger });
+    await db.schema.dropTable(tables.auditLogs).execute();
+    for (let i = 0; i < 300; i++) log.record(i % 3 === 0 ? { ...event(i, 'warning'), type: 'authz_fail' } : event(i, 'warning'));
+    for (let i = 0; i < 10; i++) log.record(event(1000 + i, 'error'));
+    for (let i = 0; i < 50; i++) log.record({ ...event(2000 + i, 'info'), type: 'authn_api_key_success' });
+    await expect(log.flush()).rejects.toMatchObject({ code: 'ERR_AUDIT_WRITE_FAILED' });
+    expect(log.stats()).toMatchObject({ droppedWarnings: 0, dropped: 50 });
+    await dropSecurityTables(db, tables);
+    await migrateSecurityDatabase(db, tables);
+    clock.fire();
+    await vi.waitFor(() => expect(log.stats().retrying).toBe(false));
+    await log.flush();
+    const rows = await rowsOf(db, tables);
+    const of = (type: string, severity: string) => rows.filter((r) => r.event_type === type && r.severity === severity);
+    expect(of('authz_fail', 'warning')).toHaveLength(100);
+    expect(of('authn_login_fail', 'warning')).toHaveLength(200);
+    expect(of('authn_login_fail', 'error')).toHaveLength(10);
+    expect(of('sys_audit_events_dropped', 'error')).toHaveLength(0);
+    const [infoReport] = of('sys_audit_events_dropped', 'warning');
+    expect(JSON.parse(infoReport!.metadata!)).toEqual({ droppedSeverity: 'info', droppedEvents: 50, authn_api_key_success: 50 });
+    expect(lines.some((l) => l.msg.startsWith('audit events held in memory reached'))).toBe(false);
+    expect(log.stats()).toMatchObject({ droppedWarnings: 0, pending: 0 });
+    await log.close();
+  });
+
+  it('warning events refused while a write holds the cap are reported by the next write, even if nothing else is recorded', async () => {
+    const { db, tables, log, clock } = await open({ batchSize: 10, maxBufferedEvents: 10, maxRetainedEvents: 10, flushIntervalMs: 500 });
+    // The 10th event starts a write that holds all 10; the next 20 find the cap reached.
+    for (let i = 0; i < 30; i++) log.record(event(i, 'warning'));
+    expect(log.stats()).toMatchObject({ pending: 10, droppedWarnings: 20 });
+    await vi.waitFor(() => expect(log.stats().written).toBe(10));
+    await vi.waitFor(() => expect(clock.delays()).toEqual([500]));
+    clock.fire();
+    await vi.waitFor(() => expect(log.stats().written).toBe(11));
+    const reports = (await rowsOf(db, tables)).filter((r) => r.event_type === 'sys_audit_events_dropped');
+    expect(reports).toHaveLength(1);
+    expect(reports[0]!.severity).toBe('error');
+    expect(JSON.parse(reports[0]!.metadata!)).toEqual({ droppedSeverity: 'warning', droppedEvents: 20, authn_login_fail: 20 });
     await log.close();
   });
 
@@ -360,8 +496,22 @@ describeEachDatabase('audit log writer', (get) => {
 
 it('refuses options out of bounds', () => {
   const db = { insertInto: () => undefined, transaction: () => undefined } as unknown as Kysely<SecurityDatabase>;
-  for (const bad of [{ batchSize: 0 }, { batchSize: 5000 }, { flushIntervalMs: -1 }, { retry: { initialDelayMs: 0 } }, { nope: 1 }]) {
+  const bads = [
+    { batchSize: 0 },
+    { batchSize: 5000 },
+    { flushIntervalMs: -1 },
+    { retry: { initialDelayMs: 0 } },
+    { nope: 1 },
+    { maxRetainedEvents: 0 },
+    { maxBufferedEvents: 500, maxRetainedEvents: 499 },
+    { maxRetainedEvents: 5000 }, // below the default maxBufferedEvents (10,000)
+    { memoryWarningEvents: 100 }, // replaced by maxRetainedEvents
+  ];
+  for (const bad of bads) {
     expect(() => createAuditLog({ db, ...bad } as AuditLogOptions)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTIONS' }));
   }
+  // The default cap follows a larger buffer bound instead of refusing it.
+  expect(() => createAuditLog({ db, maxBufferedEvents: 200_000 })).not.toThrow();
+  expect(() => createAuditLog({ db, maxBufferedEvents: 500, maxRetainedEvents: 500 })).not.toThrow();
   expect(() => createAuditLog({ db: {} as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTIONS' }));
 });
