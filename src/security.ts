@@ -48,7 +48,7 @@ export interface SecurityOptions {
    */
   readonly kms?: Pick<KmsKeyProviderOptions, 'client' | 'keyVersion' | 'previousKeys'>;
   /** Audit writer settings. */
-  readonly audit?: Pick<AuditLogOptions, 'batchSize' | 'flushIntervalMs' | 'maxBufferedEvents' | 'retry'>;
+  readonly audit?: Pick<AuditLogOptions, 'batchSize' | 'flushIntervalMs' | 'maxBufferedEvents' | 'maxRetainedEvents' | 'retry'>;
   /** API-key settings. */
   readonly apiKeys?: Pick<ApiKeyServiceOptions, 'keyPrefix' | 'verifyCache' | 'lastUseFlushIntervalMs' | 'rotationGracePeriodMs'>;
   /** How often the permission grants counted since the last summary are written as one audit event per resource and action. @default 60000 */
@@ -88,7 +88,10 @@ const optionsSchema = z.strictObject({
   previousRootKeys: z.array(z.custom<RootKey | Uint8Array>((v) => typeof v === 'object' && v !== null)).optional(),
   policy: z.custom<PolicyDefinition>((v) => typeof v === 'object' && v !== null).optional(),
   // Only the tuning knobs: nothing here may replace the wiring (database, hooks, escalation check).
-  audit: z.strictObject({ batchSize: z.unknown(), flushIntervalMs: z.unknown(), maxBufferedEvents: z.unknown(), retry: z.unknown() }).partial().optional(),
+  audit: z
+    .strictObject({ batchSize: z.unknown(), flushIntervalMs: z.unknown(), maxBufferedEvents: z.unknown(), maxRetainedEvents: z.unknown(), retry: z.unknown() })
+    .partial()
+    .optional(),
   apiKeys: z.strictObject({ keyPrefix: z.unknown(), verifyCache: z.unknown(), lastUseFlushIntervalMs: z.unknown(), rotationGracePeriodMs: z.unknown() }).partial().optional(),
   kms: z.strictObject({ client: z.unknown(), keyVersion: z.unknown(), previousKeys: z.unknown() }).partial().optional(),
   permissionSummaryIntervalMs: z.number().int().min(1000).max(24 * 60 * 60 * 1000).optional(),
