@@ -57,6 +57,13 @@ async function freshTables(db: Kysely<SecurityDatabase>): Promise<TableNames> {
   return tables;
 }
 
+/** Brings the database back after a test broke it: the tables dropped and migrated afresh. */
+async function restoreTable(db: Kysely<SecurityDatabase>, tables: TableNames): Promise<void> {
+  await dropSecurityTables(db, tables);
+  const { error } = await migrateSecurityDatabase(db, tables);
+  expect(error).toBeUndefined();
+}
+
 async function rowsOf(db: Kysely<SecurityDatabase>, tables: TableNames) {
   return db.selectFrom(tables.auditLogs).selectAll().orderBy('id').execute();
 }
@@ -199,9 +206,7 @@ describeEachDatabase('audit log writer', (get) => {
     await vi.waitFor(() => expect(failures).toHaveLength(3));
     expect(failures[2]).toMatchObject({ attempt: 3, retryInMs: 250 });
 
-    await dropSecurityTables(db, tables);
-    const { error: migrationError } = await migrateSecurityDatabase(db, tables);
-    expect(migrationError).toBeUndefined();
+    await restoreTable(db, tables);
     clock.fire();
     await vi.waitFor(() => expect(log.stats().retrying).toBe(false));
     await log.flush();
@@ -261,8 +266,7 @@ describeEachDatabase('audit log writer', (get) => {
     for (let i = 50; i < 60; i++) log.record(event(i, 'critical'));
     expect(lines.filter((l) => l.msg.startsWith('audit events held in memory reached maxRetainedEvents'))).toHaveLength(1);
     expect(log.stats()).toMatchObject({ pending: 61, dropped: 0, droppedWarnings: 0 });
-    await dropSecurityTables(db, tables);
-    await migrateSecurityDatabase(db, tables);
+    await restoreTable(db, tables);
     await log.flush();
     const logins = (await rowsOf(db, tables)).filter((r) => r.event_type === 'authn_login_fail');
     expect(logins.filter((r) => r.severity === 'error')).toHaveLength(50);
@@ -328,9 +332,7 @@ describeEachDatabase('audit log writer', (get) => {
     expect(failures.at(-1)).toMatchObject({ droppedWarnings: lost, droppedEvents: 0 });
     expect(lines.filter((l) => l.msg.startsWith('audit events held in memory reached maxRetainedEvents'))).toHaveLength(1);
 
-    await dropSecurityTables(db, tables);
-    const { error: migrationError } = await migrateSecurityDatabase(db, tables);
-    expect(migrationError).toBeUndefined();
+    await restoreTable(db, tables);
     clock.fire();
     await vi.waitFor(() => expect(log.stats().retrying).toBe(false));
     await log.flush();
@@ -370,8 +372,7 @@ describeEachDatabase('audit log writer', (get) => {
     for (let i = 0; i < 50; i++) log.record({ ...event(2000 + i, 'info'), type: 'authn_api_key_success' });
     await expect(log.flush()).rejects.toMatchObject({ code: 'ERR_AUDIT_WRITE_FAILED' });
     expect(log.stats()).toMatchObject({ droppedWarnings: 0, dropped: 50 });
-    await dropSecurityTables(db, tables);
-    await migrateSecurityDatabase(db, tables);
+    await restoreTable(db, tables);
     clock.fire();
     await vi.waitFor(() => expect(log.stats().retrying).toBe(false));
     await log.flush();
@@ -458,8 +459,7 @@ describeEachDatabase('audit log writer', (get) => {
     expect(error).toBeDefined();
     expect(`${error!.message} ${JSON.stringify((error as { details?: unknown }).details)}`).not.toContain(secret);
     expect(JSON.stringify(failures)).not.toContain(secret);
-    await dropSecurityTables(db, tables);
-    await migrateSecurityDatabase(db, tables);
+    await restoreTable(db, tables);
     await log.flush();
     const rows = await rowsOf(db, tables);
     expect(rows.map((r) => r.event_type)).toEqual(expect.arrayContaining(['authn_token_revealed', 'sys_audit_write_fail']));
